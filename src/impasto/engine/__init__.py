@@ -1,0 +1,4 @@
+"""Runs one validated prompt: scheduling, output cache, lazy inputs, lists, expansion, interrupt, events.
+
+Torch-agnostic: nothing here imports torch; nodes bring their own.
+"""

@@ -1,0 +1,72 @@
+"""Where node code is running: the job, the node and the list element, for progress and interrupt.
+
+A context variable identifies `(prompt_id, node_id, list_index)` for each node call, so overlapping
+async node calls each report their own node. `active_run()` is the job this process is executing,
+for node code that reports from a thread of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol
+
+from impasto.engine.cancel import CancelToken
+
+
+class RunScope(Protocol):
+    """What node code may reach of the run it belongs to."""
+
+    prompt_id: str
+    client_id: str | None
+    token: CancelToken
+
+    def report_progress(
+        self, node_id: str, value: float, total: float, preview: tuple[str, bytes, int | None] | None = None
+    ) -> None:
+        """Progress of a node; an interrupt point. `preview` is (format, encoded image, max edge)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeContext:
+    run: RunScope
+    node_id: str
+    list_index: int | None
+
+
+_current: ContextVar[NodeContext | None] = ContextVar("impasto_node_context", default=None)
+_active: list[RunScope] = []  # the run this process is executing (at most one per worker)
+
+
+def current_node() -> NodeContext | None:
+    """The node call this code runs in, or None outside node code."""
+    return _current.get()
+
+
+def active_run() -> RunScope | None:
+    """The run in progress in this process, if any (also visible from threads node code starts)."""
+    context = _current.get()
+    if context is not None:
+        return context.run
+    return _active[-1] if _active else None
+
+
+@contextmanager
+def node_call(run: RunScope, node_id: str, list_index: int | None) -> Iterator[None]:
+    reset = _current.set(NodeContext(run, node_id, list_index))
+    try:
+        yield
+    finally:
+        _current.reset(reset)
+
+
+@contextmanager
+def running(run: RunScope) -> Iterator[None]:
+    _active.append(run)
+    try:
+        yield
+    finally:
+        _active.remove(run)

@@ -1,0 +1,1 @@
+"""Prompts as typed graphs: validation, signatures and expansion, without importing node code."""

@@ -1,0 +1,52 @@
+"""The API-format prompt: nodes, links and wrapped constant lists (execution.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict, TypeGuard
+
+Link = list[Any]  # [source node id, output index]
+
+
+class NodeMeta(TypedDict, total=False):
+    title: str
+
+
+class PromptNode(TypedDict):
+    class_type: str
+    inputs: dict[str, Any]
+    _meta: NotRequired[NodeMeta]
+    is_changed: NotRequired[Any]
+    override_display_id: NotRequired[str]
+
+
+Prompt = dict[str, PromptNode]
+
+VALUE_KEY = "__value__"
+
+
+def is_link(value: object) -> TypeGuard[Link]:
+    """True for a two-element list whose first element is a str and second an int or float."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int | float)
+        and not isinstance(value[1], bool)
+    )
+
+
+def link_index(link: Link) -> int | None:
+    """The output index of a link, or None when it is not a whole number."""
+    index = link[1]
+    if isinstance(index, float):
+        if not index.is_integer():
+            return None
+        return int(index)
+    return int(index)
+
+
+def unwrap_value(value: object) -> object:
+    """The constant inside a `{"__value__": ...}` wrapper, or the value itself."""
+    if isinstance(value, dict) and VALUE_KEY in value:
+        return value[VALUE_KEY]
+    return value
