@@ -3,6 +3,7 @@
 from impasto.engine.runner import RunStatus
 from impasto.protocol.events import EventType
 
+
 class CustomError(Exception):
     pass
 
