@@ -7,13 +7,15 @@ for node code that reports from a thread of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from impasto.engine.cancel import CancelToken
+
+T = TypeVar("T")
 
 
 class RunScope(Protocol):
@@ -54,13 +56,20 @@ def active_run() -> RunScope | None:
     return _active[-1] if _active else None
 
 
-@contextmanager
-def node_call(run: RunScope, node_id: str, list_index: int | None) -> Iterator[None]:
+def call_in_node(
+    run: RunScope, node_id: str, list_index: int | None, function: Callable[..., T], kwargs: dict[str, Any]
+) -> T:
+    """Call node code inside its node context (a plain function: this runs for every node call)."""
     reset = _current.set(NodeContext(run, node_id, list_index))
     try:
-        yield
+        return function(**kwargs)
     finally:
         _current.reset(reset)
+
+
+def enter_node(run: RunScope, node_id: str, list_index: int | None) -> None:
+    """Set the node context for the rest of the current task (async node calls run in a task of their own)."""
+    _current.set(NodeContext(run, node_id, list_index))
 
 
 @contextmanager

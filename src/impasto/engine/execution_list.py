@@ -165,6 +165,8 @@ class ExecutionList:
             self._ready.discard(node_id)
 
     def _pick(self) -> str:
+        if len(self._ready) == 1:
+            return next(iter(self._ready))
         ready = sorted(self._ready, key=self._pending.__getitem__)
         for node_id in ready:
             if self._is_output(node_id) or self._is_async(node_id):

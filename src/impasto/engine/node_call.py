@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from impasto.engine.cache import CacheEntry
-from impasto.engine.context import node_call
+from impasto.engine.context import call_in_node, enter_node
 from impasto.engine.inputs import gather
 from impasto.engine.lists import Returns, blocker_in, calls, resolve, split_returns
 from impasto.graph.blocker import ExecutionBlocker
@@ -120,15 +120,15 @@ class NodeCall:
                 await asyncio.sleep(0)  # one chance to finish at once
                 results.append(task.result() if task.done() else task)
                 continue
-            with node_call(run, node_id, index):
-                GraphBuilder.set_default_prefix(node_id, index, 0)
-                results.append(function(**kwargs))
+            GraphBuilder.set_default_prefix(node_id, index, 0)
+            results.append(call_in_node(run, node_id, index, function, kwargs))
         return results
 
     async def _call_async(self, function: Callable[..., Any], kwargs: dict[str, Any], index: int) -> Any:
-        with node_call(self.run, self.node_id, index):
-            GraphBuilder.set_default_prefix(self.node_id, index, 0)
-            return await function(**kwargs)
+        # This task runs in a copy of the context: what it sets here stays with its own node call.
+        enter_node(self.run, self.node_id, index)
+        GraphBuilder.set_default_prefix(self.node_id, index, 0)
+        return await function(**kwargs)
 
     def _blocked(self, blocker: ExecutionBlocker) -> ExecutionBlocker:
         """A consumer of a blocker: a message is reported once here, and blocks silently downstream."""
@@ -188,8 +188,7 @@ class NodeCall:
         run, node_id = self.run, self.node_id
         run.store(node_id, CacheEntry(ui=run.ui.get(node_id), outputs=outputs))
         run.progress.finish(node_id)
-        if node_id not in run.executed:
-            run.executed.append(node_id)
+        run.executed[node_id] = None
         return Outcome.SUCCESS
 
     async def _expand(self, expansions: list[tuple[dict[str, Any] | None, Sequence[Any] | None]]) -> None:

@@ -40,15 +40,16 @@ class ProgressRegistry:
 
     def _set(self, node_id: str, state: NodeState, value: float, total: float) -> None:
         dyn = self._dynprompt
+        ephemeral = dyn.is_ephemeral(node_id)
         entry: NodeProgress = {
             "value": value,
             "max": total,
             "state": state.value,
             "node_id": node_id,
             "prompt_id": self._prompt_id,
-            "display_node_id": dyn.get_display_node_id(node_id),
-            "parent_node_id": dyn.get_parent_node_id(node_id),
-            "real_node_id": dyn.get_real_node_id(node_id),
+            "display_node_id": dyn.get_display_node_id(node_id) if ephemeral else node_id,
+            "parent_node_id": dyn.get_parent_node_id(node_id) if ephemeral else None,
+            "real_node_id": dyn.get_real_node_id(node_id) if ephemeral else node_id,
         }
         self._nodes[node_id] = entry
         self._sink(Event(EventType.PROGRESS_STATE, {"prompt_id": self._prompt_id, "nodes": {node_id: entry}}))

@@ -110,11 +110,12 @@ class _Run:
         self.values = RunValues(self.dynprompt, request.extra_data, request.sensitive)
         self.progress = ProgressRegistry(self.prompt_id, self.dynprompt, sink)
         self.messages: list[tuple[str, dict[str, Any]]] = []
-        self.executed: list[str] = []
+        self.executed: dict[str, None] = {}  # nodes that finished in this run, in order (a set with order)
         self.results: dict[str, CacheEntry] = {}  # outputs available to this run, by node id
         self.ui: dict[str, dict[str, Any]] = {}  # ui produced in this run
         self.by_key: dict[CacheKey, CacheEntry] = {}  # this run's outputs by key (dedupes identical nodes)
         self.declared: dict[str, Declared] = {}
+        self.traits: dict[str, tuple[bool, bool]] = {}
         self.is_changed: dict[str, Any] = {}
         self.keys: dict[str, CacheKey] = {}
         self.signer = Signer(self.dynprompt, self._identity, lambda n: self.is_changed.get(n, False))
@@ -156,8 +157,8 @@ class _Run:
             self.dynprompt,
             is_cached=self._pin_cached,
             is_lazy=lambda n, name: bool(self._declared(n).option(name, "lazy")),
-            is_output=lambda n: getattr(self._class(n), "OUTPUT_NODE", False) is True,
-            is_async=lambda n: inspect.iscoroutinefunction(getattr(self._class(n), self._class(n).FUNCTION, None)),
+            is_output=lambda n: self._traits(n)[0],
+            is_async=lambda n: self._traits(n)[1],
             token=self.token,
             on_enter=self._count_consumers,
         )
@@ -308,8 +309,22 @@ class _Run:
     def _class(self, node_id: str) -> Any:
         return self.engine.registry.get_class(self.dynprompt.get_node(node_id)["class_type"])
 
-    def _declared(self, node_id: str) -> Declared:
+    def _traits(self, node_id: str) -> tuple[bool, bool]:
+        """(output node, async function) of a node's class."""
         class_type = self.dynprompt.get_node(node_id)["class_type"]
+        traits = self.traits.get(class_type)
+        if traits is None:
+            cls = self.engine.registry.get_class(class_type)
+            traits = self.traits[class_type] = (
+                getattr(cls, "OUTPUT_NODE", False) is True,
+                inspect.iscoroutinefunction(getattr(cls, cls.FUNCTION, None)),
+            )
+        return traits
+
+    def _declared(self, node_id: str) -> Declared:
+        return self._declared_class(self.dynprompt.get_node(node_id)["class_type"])
+
+    def _declared_class(self, class_type: str) -> Declared:
         declared = self.declared.get(class_type)
         if declared is None:
             declared = self.declared[class_type] = Declared.of(self.engine.registry.get_class(class_type))
@@ -319,8 +334,7 @@ class _Run:
         cls = self.engine.registry.get_class(class_type)
         if getattr(cls, "NOT_IDEMPOTENT", False):
             return True
-        declared = self.declared.get(class_type) or Declared.of(cls)
-        return "UNIQUE_ID" in declared.hidden.values()
+        return "UNIQUE_ID" in self._declared_class(class_type).hidden.values()
 
     async def _compute_is_changed(self, node_id: str) -> Any:
         """IS_CHANGED on constants only; an exception means "changed" (NaN never equals)."""

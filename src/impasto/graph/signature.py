@@ -33,6 +33,9 @@ class _Unhashable(Exception):
 
 def encode_constant(value: Any) -> str:
     """A canonical text for a constant; unique (never equal to another) when it is not plain data."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return f"{kind.__name__[0]}{value!r}"
     try:
         return _encode(value, 0)
     except (_Unhashable, RecursionError):

@@ -421,7 +421,7 @@ def _check_constant(inputs: dict[str, Any], input_def: InputDef, *, claimed: boo
             return error_info(
                 NodeErrorType.INVALID_INPUT_TYPE,
                 f"Failed to convert an input value to a {input_def.type} value",
-                f"{name}, {value}, {exc}",
+                f"{name}, {_text(value)}, {exc}",
                 input_name=name,
                 input_config=input_def.config,
                 received_value=value,
@@ -434,7 +434,7 @@ def _check_constant(inputs: dict[str, Any], input_def: InputDef, *, claimed: boo
     if "min" in options and _compares(lambda: value < options["min"]):
         return error_info(
             NodeErrorType.VALUE_SMALLER_THAN_MIN,
-            f"Value {value} smaller than min of {options['min']}",
+            f"Value {_text(value)} smaller than min of {_text(options['min'])}",
             name,
             input_name=name,
             input_config=input_def.config,
@@ -443,7 +443,7 @@ def _check_constant(inputs: dict[str, Any], input_def: InputDef, *, claimed: boo
     if "max" in options and _compares(lambda: value > options["max"]):
         return error_info(
             NodeErrorType.VALUE_BIGGER_THAN_MAX,
-            f"Value {value} bigger than max of {options['max']}",
+            f"Value {_text(value)} bigger than max of {_text(options['max'])}",
             name,
             input_name=name,
             input_config=input_def.config,
@@ -452,11 +452,11 @@ def _check_constant(inputs: dict[str, Any], input_def: InputDef, *, claimed: boo
     combo = input_def.combo_options
     if combo is not None and value not in combo:
         long_list = len(combo) > 20
-        listing = f"(list of length {len(combo)})" if long_list else str(combo)
+        listing = f"(list of length {len(combo)})" if long_list else _text(combo)
         return error_info(
             NodeErrorType.VALUE_NOT_IN_LIST,
             "Value not in list",
-            f"{name}: '{value}' not in {listing}",
+            f"{name}: '{_text(value)}' not in {listing}",
             input_name=name,
             input_config=None if long_list else input_def.config,
             received_value=value,
@@ -470,3 +470,11 @@ def _compares(test: Callable[[], Any]) -> bool:
         return bool(test())
     except TypeError:
         return False
+
+
+def _text(value: Any) -> str:
+    """A value as message text; one that cannot be written (an int past the digit limit) by its type."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"

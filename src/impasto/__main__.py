@@ -1,0 +1,5 @@
+"""`python -m impasto`."""
+
+from impasto.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Where jobs execute: worker processes and their executors."""
