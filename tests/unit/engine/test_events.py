@@ -102,3 +102,50 @@ def test_exception_type_is_module_qualified_for_non_builtins(harness, test_regis
     test_registry.register("Raises", Raises)
     run = harness.run({"1": {"class_type": "Raises", "inputs": {}}})
     assert run.of(EventType.EXECUTION_ERROR)[0]["exception_type"] == f"{__name__}.CustomError"
+
+
+def test_progress_reports_emit_progress_and_running_state(harness):
+    run = harness.run(
+        {
+            "1": {"class_type": "Busy", "inputs": {"steps": 3, "seconds": 0.0}},
+            "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}},
+        }
+    )
+    progress = run.of(EventType.PROGRESS)
+    assert progress == [{"value": v, "max": 3, "prompt_id": "p1", "node": "1"} for v in (1, 2, 3)]
+    states = [ps["nodes"]["1"] for ps in run.of(EventType.PROGRESS_STATE) if "1" in ps["nodes"]]
+    assert [(s["value"], s["max"], s["state"]) for s in states] == [
+        (0, 1, "running"),
+        (1, 3, "running"),
+        (2, 3, "running"),
+        (3, 3, "running"),
+        (3, 3, "finished"),
+    ]
+
+
+def test_the_active_run_is_visible_from_a_thread_node_code_starts(test_registry, harness):
+    import threading
+
+    from impasto.engine.context import active_run
+
+    seen = []
+
+    class Threaded:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        RETURN_TYPES = ()
+        FUNCTION = "run"
+        OUTPUT_NODE = True
+
+        def run(self):
+            thread = threading.Thread(target=lambda: seen.append(active_run()))
+            thread.start()
+            thread.join()
+            return {}
+
+    test_registry.register("Threaded", Threaded)
+    harness.run({"1": {"class_type": "Threaded", "inputs": {}}})
+    assert seen[0] is not None and seen[0].prompt_id == "p1"
+    assert active_run() is None
