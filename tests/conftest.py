@@ -94,4 +94,5 @@ def _reset_test_nodes() -> Iterator[None]:
     testnodes.Hidden.seen.clear()
     testnodes.Changing.received.clear()
     testnodes.Busy.started.clear()
+    testnodes.Sleep.spans.clear()
     yield

@@ -190,7 +190,7 @@ class Block:
 
 
 class Sleep:
-    """An async node: sleeps, then returns its value."""
+    """An async node: sleeps, then returns its value. Records when each call started and ended."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -198,11 +198,67 @@ class Sleep:
 
     RETURN_TYPES = ("INT",)
     FUNCTION = "run"
+    spans: ClassVar[list[tuple[float, float]]] = []
 
     async def run(self, value, seconds):
         CallLog.record("Sleep")
+        started = time.monotonic()
         await asyncio.sleep(seconds)
+        Sleep.spans.append((started, time.monotonic()))
         return (value,)
+
+
+class Payload:
+    """A value whose lifetime tests watch."""
+
+    alive: ClassVar[int] = 0
+
+    def __init__(self) -> None:
+        Payload.alive += 1
+
+    def __del__(self) -> None:
+        Payload.alive -= 1
+
+
+class MakePayload:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT",)}}
+
+    RETURN_TYPES = ("PAYLOAD",)
+    FUNCTION = "run"
+
+    def run(self, value):
+        return (Payload(),)
+
+
+class ConsumePayload:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"payload": ("PAYLOAD",)}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, payload):
+        return (1,)
+
+
+class CountPayloads:
+    """Reports how many Payloads are alive when it runs."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"after": ("INT",)}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, after):
+        import gc
+
+        gc.collect()
+        return (Payload.alive,)
 
 
 class SleepOutput:

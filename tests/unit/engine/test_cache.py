@@ -96,11 +96,22 @@ def test_cache_none_recomputes_identical_reruns(make_harness):
     assert run.result.outputs["3"] == {"text": ["2"]}
 
 
+PAYLOAD_CHAIN = {
+    "1": {"class_type": "Const", "inputs": {"value": 1}},
+    "2": {"class_type": "MakePayload", "inputs": {"value": ["1", 0]}},
+    "3": {"class_type": "ConsumePayload", "inputs": {"payload": ["2", 0]}},
+    "4": {"class_type": "CountPayloads", "inputs": {"after": ["3", 0]}},
+    "5": {"class_type": "Output", "inputs": {"value": ["4", 0]}},
+}
+
+
 def test_cache_none_frees_outputs_once_consumers_ran(make_harness):
     harness = make_harness(CacheSettings(CacheMode.NONE))
-    prompt = chain(1)
-    run = harness.run(prompt)
-    assert run.result.outputs == {"3": {"text": ["2"]}}
+    assert harness.run(PAYLOAD_CHAIN).result.outputs["5"] == {"text": ["0"]}
+
+
+def test_classic_cache_keeps_outputs_for_the_next_run(harness):
+    assert harness.run(PAYLOAD_CHAIN).result.outputs["5"] == {"text": ["1"]}
 
 
 def test_ram_pressure_evicts_old_large_entries_first():
