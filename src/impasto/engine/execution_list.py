@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from impasto.engine.cancel import CancelToken, Interrupted
 from impasto.graph.dynprompt import DependencyCycleError, DynamicPrompt, NodeInputError
-from impasto.protocol.prompt import is_link
+from impasto.protocol.prompt import is_link, link_index
 
 
 class ExecutionList:
@@ -67,13 +67,14 @@ class ExecutionList:
                 continue
             self._enter(current)
             for name, value in self._dynprompt.get_node(current).get("inputs", {}).items():
-                if not is_link(value) or not self._dynprompt.has_node(value[0]):
-                    continue
+                socket = _socket(value)
+                if socket is None or not self._dynprompt.has_node(value[0]):
+                    continue  # not a link, or one to nothing: the node gets None for it
                 if include_lazy or not self._is_lazy(current, name):
                     source = value[0]
                     if not self._is_cached(source):
                         todo.append(source)
-                    links.append((source, int(value[1]), current))
+                    links.append((source, socket, current))
         for source, socket, target in links:
             self.add_strong_link(source, socket, target)
 
@@ -96,9 +97,10 @@ class ExecutionList:
                 f"Node {target} says it needs input {input_name}, but there is no input to that node at all"
             )
         value = inputs[input_name]
-        if not is_link(value):
+        socket = _socket(value)
+        if socket is None:
             raise NodeInputError(f"Node {target} says it needs input {input_name}, but that value is a constant")
-        self.add_strong_link(value[0], int(value[1]), target)
+        self.add_strong_link(value[0], socket, target)
 
     def add_external_block(self, node_id: str) -> Callable[[], None]:
         """Block a pending node until the returned callable is called (from the run's event loop)."""
@@ -194,3 +196,8 @@ class ExecutionList:
                 sources.difference_update(free)
             free = [n for n, sources in blocked_by.items() if not sources]
         return sorted(blocked_by, key=self._pending.__getitem__)
+
+
+def _socket(value: object) -> int | None:
+    """The output index of a link, or None for a constant or a link whose index is not a whole number."""
+    return link_index(value) if is_link(value) else None

@@ -216,8 +216,9 @@ class NodeCall:
                 if getattr(run.engine.registry.get_class(checked["class_type"]), "OUTPUT_NODE", False) is True:
                     new_outputs.append(new_id)
             for value in result or ():
-                if is_link(value):
-                    links.append((value[0], int(value[1])))
+                index = link_index(value) if is_link(value) else None
+                if index is not None:
+                    links.append((value[0], index))
             per_call.append((True, result))
         for new_id in new_ids:
             run.is_changed[new_id] = await run._compute_is_changed(new_id)

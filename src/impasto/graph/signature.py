@@ -34,8 +34,10 @@ class _Unhashable(Exception):
 def encode_constant(value: Any) -> str:
     """A canonical text for a constant; unique (never equal to another) when it is not plain data."""
     kind = type(value)
-    if kind is int or kind is str:
-        return f"{kind.__name__[0]}{value!r}"
+    if kind is int:
+        return f"i{value:x}"  # hexadecimal: no digit limit, unlike decimal repr() of huge ints
+    if kind is str:
+        return f"s{value!r}"
     try:
         return _encode(value, 0)
     except (_Unhashable, RecursionError):
@@ -45,8 +47,10 @@ def encode_constant(value: Any) -> str:
 def _encode(value: Any, depth: int) -> str:
     if depth > 200:
         raise _Unhashable
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
         return f"{type(value).__name__[0]}{value!r}"
+    if isinstance(value, int):
+        return f"i{value:x}"
     if isinstance(value, float):
         if math.isnan(value):
             raise _Unhashable

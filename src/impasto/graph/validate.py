@@ -77,7 +77,7 @@ class ValidationResult:
 class _Link:
     input_name: str
     source: str
-    input_def: InputDef
+    input_def: InputDef | None  # None for an undeclared input (passed to the node as a keyword argument)
     value: list[Any]
 
 
@@ -181,6 +181,7 @@ class _Validator:
         self.checked: dict[str, _Checked] = {}
         self.valid: dict[str, bool] = {}
         self.cycle_errors: dict[str, ErrorInfo] = {}
+        self.cycle_members: dict[str, list[str]] = {}
 
     def run(self, outputs: list[str]) -> ValidationResult:
         for cycle in find_cycles(outputs, self._link_sources):
@@ -188,6 +189,7 @@ class _Validator:
             error = error_info(NodeErrorType.DEPENDENCY_CYCLE, "Dependency cycle detected", ", ".join(ids), cycle=ids)
             for node_id in cycle:
                 self.cycle_errors[node_id] = error
+                self.cycle_members[node_id] = ids
         good: list[str] = []
         failed: list[str] = []
         for output in outputs:
@@ -238,7 +240,7 @@ class _Validator:
                 "Exception when validating inner node",
                 str(exc),
                 input_name=link.input_name,
-                input_config=link.input_def.config,
+                input_config=None if link.input_def is None else link.input_def.config,
                 exception_message=str(exc),
                 exception_type=exc.exception_type,
                 traceback=exc.traceback_lines,
@@ -280,6 +282,10 @@ class _Validator:
             error = _check_constant(inputs, input_def, claimed=spec is not None and spec.claims(name))
             if error is not None:
                 checked.errors.append(error)
+        for name, value in inputs.items():
+            # an undeclared link is not checked, but its source runs, so it must be valid too
+            if name not in node_def.inputs and is_link(value) and value[0] in self.prompt:
+                checked.links.append(_Link(name, value[0], None, value))
         if spec is not None and self.hook is not None:
             self._call_validate(node_id, node_def, received_types, checked)
         return checked
@@ -377,7 +383,7 @@ class _Validator:
             todo = [output]
             while todo:
                 node_id = todo.pop()
-                checked = self.checked[node_id]
+                checked = self._check(node_id)
                 if checked.errors:
                     entry = node_errors.setdefault(
                         node_id,
@@ -388,10 +394,12 @@ class _Validator:
                         },
                     )
                     entry["dependent_outputs"].append(output)
-                for link in checked.links:
-                    if link.source not in seen:
-                        seen.add(link.source)
-                        todo.append(link.source)
+                # a cycle node links nowhere of its own; the rest of its cycle is reached through it
+                sources = [link.source for link in checked.links] + self.cycle_members.get(node_id, [])
+                for source in sources:
+                    if source not in seen:
+                        seen.add(source)
+                        todo.append(source)
         return node_errors
 
 
