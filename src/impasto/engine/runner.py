@@ -22,13 +22,14 @@ from typing import Any
 from impasto.engine.cache import CacheEntry, CacheMode, CacheSettings, OutputCache, make_cache
 from impasto.engine.cancel import CancelToken, Interrupted
 from impasto.engine.context import running
-from impasto.engine.events import Event, EventSink, discard, now_ms
+from impasto.engine.events import Event, EventSink, PreviewEvent, discard, now_ms
 from impasto.engine.execution_list import ExecutionList
 from impasto.engine.inputs import Declared, RunValues, constants_only, format_value
 from impasto.engine.lists import map_classmethod
 from impasto.engine.node_call import NodeCall, Outcome
 from impasto.engine.progress import ProgressRegistry
 from impasto.engine.registry import NodeRegistry
+from impasto.graph.blocker import ExecutionBlocker
 from impasto.graph.dynprompt import DependencyCycleError, DynamicPrompt
 from impasto.graph.signature import CacheKey, Signer
 from impasto.protocol.errors import exception_type_name
@@ -88,11 +89,10 @@ class Engine:
     def run_sync(self, request: RunRequest, sink: EventSink = discard, token: CancelToken | None = None) -> RunResult:
         return asyncio.run(self.run(request, sink, token))
 
-    def free(self, *, unload_models: bool = False, free_memory: bool = False) -> None:
-        """`POST /free`: drop cached outputs and node instances (free_memory)."""
-        if free_memory:
-            self.cache.clear()
-            self.instances.clear()
+    def free_memory(self) -> None:
+        """Drop every cached output and node instance (`POST /free` with `free_memory`)."""
+        self.cache.clear()
+        self.instances.clear()
 
 
 class _Run:
@@ -134,8 +134,6 @@ class _Run:
         self.token.raise_if_cancelled()
         self.progress.update(node_id, value, total)
         if preview is not None:
-            from impasto.engine.events import PreviewEvent
-
             fmt, data, max_size = preview
             self.sink(PreviewEvent(self.prompt_id, node_id, fmt, data, max_size))
 
@@ -351,8 +349,6 @@ class _Run:
         except Exception as exc:
             log.warning("prompt %s: IS_CHANGED of node %s raised %r; the node will run", self.prompt_id, node_id, exc)
             return math.nan
-        from impasto.graph.blocker import ExecutionBlocker
-
         return [None if isinstance(r, ExecutionBlocker) else r for r in results]
 
     def key_of(self, node_id: str) -> CacheKey:

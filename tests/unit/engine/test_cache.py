@@ -193,3 +193,11 @@ def test_unhashable_constants_never_hit(harness):
     }
     harness.run(prompt)
     assert harness.run(prompt).executing() == ["1", "2"]
+
+
+def test_free_memory_drops_outputs_and_instances(harness):
+    harness.run(chain(1))
+    assert harness.engine.instances
+    harness.engine.free_memory()
+    assert harness.engine.instances == {}
+    assert cached(harness.run(chain(1))) == []
