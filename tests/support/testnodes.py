@@ -541,6 +541,21 @@ class Validated:
         return (value,)
 
 
+class RawLink:
+    """Receives the link itself for `source` (rawLink), without depending on it."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"source": ("INT", {"rawLink": True})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, source):
+        return {"ui": {"link": [source]}}
+
+
 ALL: dict[str, type] = {
     name: obj
     for name, obj in dict(globals()).items()

@@ -121,3 +121,12 @@ def test_history_outputs_include_cached_ui_of_outputs_not_run(harness):
     assert set(run.result.outputs) == {"2", "4"}
     assert run.result.meta["2"] == {"node_id": "2", "display_node": "2", "parent_node": None, "real_node_id": "2"}
     assert run.of(EventType.EXECUTED)[0]["node"] == "4"
+
+
+def test_a_raw_link_input_receives_the_link_itself(harness):
+    prompt = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "RawLink", "inputs": {"source": ["1", 0]}},
+    }
+    run = harness.run(prompt)
+    assert run.result.outputs["2"] == {"link": [["1", 0]]}
