@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 MODEL_EXTENSIONS = frozenset({".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"})
 
@@ -121,6 +121,11 @@ class Folders:
             return replace(self, custom_nodes=merged)
         return replace(self, model_folders=MappingProxyType({**self.model_folders, name: merged}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Settings travel to spawned worker processes by pickle; a mappingproxy does not pickle.
+        fields = (self.base, self.input, self.output, self.temp, self.user, self.models)
+        return (_rebuild_folders, (*fields, dict(self.model_folders), self.custom_nodes))
+
     def ensure(self) -> None:
         """Create the input, output, temp and user folders if they are missing."""
         for folder in (self.input, self.output, self.temp, self.user):
@@ -129,6 +134,11 @@ class Folders:
     def folder(self, kind: FolderType) -> Path:
         """The input, output or temp folder by its ComfyUI `type` name."""
         return {"input": self.input, "output": self.output, "temp": self.temp}[kind]
+
+
+def _rebuild_folders(*args: Any) -> Folders:
+    *paths, model_folders, custom_nodes = args
+    return Folders(*paths, model_folders=MappingProxyType(model_folders), custom_nodes=custom_nodes)
 
 
 @dataclass(frozen=True, slots=True)

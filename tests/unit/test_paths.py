@@ -251,3 +251,10 @@ def test_folder_extensions() -> None:
     assert paths.folder_extensions("configs") == frozenset({".yaml"})
     assert paths.folder_extensions("clip") == paths.MODEL_EXTENSIONS
     assert paths.folder_extensions("something_new") is None
+
+
+def test_folders_survive_pickling_for_spawned_workers(tmp_path):
+    import pickle
+
+    folders = Folders.from_base(tmp_path).with_model_paths("checkpoints", [tmp_path / "more"])
+    assert pickle.loads(pickle.dumps(folders)) == folders

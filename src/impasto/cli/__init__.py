@@ -1,19 +1,17 @@
-"""The `impasto` command: ComfyUI-compatible flags -> Settings -> run.
-
-Until the HTTP server lands, the command runs one API-format workflow headless in this process
-(the bundled example by default) and prints where its outputs went.
-"""
+"""The `impasto` command: ComfyUI-compatible flags -> Settings -> the server (or one headless run)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 from impasto.cli.flags import build_parser, settings_from_args
+from impasto.config import Settings
+from impasto.paths_yaml import ExtraPathsError
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +19,29 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.verbose, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_from_args(args)
+    logging.basicConfig(level=args.verbose, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        prompt = _load_workflow(args.workflow)
+        settings = settings_from_args(args)
+    except ExtraPathsError as exc:
+        parser.error(str(exc))
+    if args.workflow is not None:
+        return run_headless(settings, args.workflow)
+    from impasto.server.main import StartupError, serve
+
+    try:
+        asyncio.run(serve(settings))
+    except StartupError as exc:
+        print(f"impasto: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def run_headless(settings: Settings, workflow: Path) -> int:
+    """Validate and run one API-format workflow in this process; print where its images went."""
+    try:
+        prompt = json.loads(workflow.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         print(f"impasto: cannot read workflow: {exc}", file=sys.stderr)
         return 2
@@ -54,14 +71,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = settings.folders.output if image.get("type") == "output" else settings.folders.temp
             print(f"node {node_id}: {Path(folder, image.get('subfolder', ''), image['filename'])}")
     return 0
-
-
-def _load_workflow(path: Path | None) -> object:
-    if path is None:
-        text = resources.files("impasto.examples").joinpath("invert.json").read_text(encoding="utf-8")
-    else:
-        text = path.read_text(encoding="utf-8")
-    return json.loads(text)
-
-
-__all__ = ["main"]

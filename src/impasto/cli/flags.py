@@ -8,15 +8,24 @@ from pathlib import Path
 from impasto.config import Settings
 from impasto.engine.cache import CacheMode, CacheSettings
 from impasto.paths import Folders
+from impasto.paths_yaml import apply_extra_model_paths
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="impasto", description="A ComfyUI-compatible workflow runner.")
-    parser.add_argument("--base-directory", type=Path, default=None, help="parent of input/, output/, temp/, ...")
-    parser.add_argument("--output-directory", type=Path, default=None)
-    parser.add_argument("--input-directory", type=Path, default=None)
-    parser.add_argument("--temp-directory", type=Path, default=None)
-    parser.add_argument("--user-directory", type=Path, default=None)
+    parser = argparse.ArgumentParser(prog="impasto", description="A ComfyUI-compatible workflow server.")
+    add = parser.add_argument
+    add("--listen", nargs="?", const="0.0.0.0,::", default="127.0.0.1", metavar="IP[,IP]", help="addresses to serve")
+    add("--port", type=int, default=8188)
+    add("--enable-cors-header", nargs="?", const="*", default=None, metavar="ORIGIN")
+    add("--max-upload-size", type=float, default=100.0, metavar="MB")
+    add("--base-directory", type=Path, default=None, help="parent of input/, output/, temp/, user/, models/")
+    add("--output-directory", type=Path, default=None)
+    add("--input-directory", type=Path, default=None)
+    add("--temp-directory", type=Path, default=None)
+    add("--user-directory", type=Path, default=None)
+    add("--extra-model-paths-config", type=Path, nargs="+", action="extend", default=[], metavar="PATH")
+    add("--front-end-root", type=Path, default=None)
+    add("--cpu", action="store_true", help="run workers on the CPU")
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument("--cache-classic", action="store_true", help="drop outputs the next run does not use")
     cache.add_argument("--cache-lru", type=int, metavar="N", default=None, help="keep at most N outputs")
@@ -24,11 +33,26 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument(
         "--cache-ram", type=float, nargs="?", const=-1.0, default=None, metavar="GB", help="evict below GB free RAM"
     )
-    parser.add_argument("--disable-metadata", action="store_true", help="SaveImage writes no workflow metadata")
-    parser.add_argument(
+    add("--disable-all-custom-nodes", action="store_true")
+    add("--whitelist-custom-nodes", nargs="+", default=[], metavar="NAME")
+    add("--disable-metadata", action="store_true", help="SaveImage writes no workflow metadata")
+    add("--preview-size", type=int, default=512)
+    add(
         "--verbose", nargs="?", const="DEBUG", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
     )
-    parser.add_argument("--workflow", type=Path, default=None, help="API-format workflow JSON to run headless")
+    add("--quick-test-for-ci", action="store_true", help="start up (load the nodes), then exit")
+    # impasto's own
+    add("--data-dir", type=Path, default=None, help="where the queue store lives (default <user dir>/impasto)")
+    add("--ephemeral", action="store_true", help="keep the queue store in memory (nothing persists)")
+    add("--workers", type=int, default=1)
+    add("--history-max", type=int, default=10_000)
+    add("--max-queue-size", type=int, default=10_000)
+    add("--requeue-interrupted", action="store_true", help="re-queue jobs that were running when the server died")
+    add("--progress-interval-ms", type=int, default=50)
+    add("--interrupt-grace", type=float, default=5.0, metavar="SECONDS")
+    add("--auth-token", default=None)
+    add("--allow-remote", action="store_true")
+    add("--workflow", type=Path, default=None, help="run this API-format workflow headless and exit (no server)")
     return parser
 
 
@@ -41,7 +65,35 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         temp=args.temp_directory,
         user=args.user_directory,
     )
-    return Settings(folders=folders, cache=_cache(args), disable_metadata=args.disable_metadata, verbose=args.verbose)
+    for config in args.extra_model_paths_config:
+        folders = apply_extra_model_paths(folders, config)
+    return Settings(
+        folders=folders,
+        cache=_cache(args),
+        disable_metadata=args.disable_metadata,
+        verbose=args.verbose,
+        listen=tuple(a.strip() for a in args.listen.split(",") if a.strip()),
+        port=args.port,
+        enable_cors_header=args.enable_cors_header,
+        max_upload_size_mb=args.max_upload_size,
+        auth_token=args.auth_token,
+        allow_remote=args.allow_remote,
+        front_end_root=args.front_end_root,
+        cpu=args.cpu,
+        extra_model_paths=tuple(args.extra_model_paths_config),
+        disable_all_custom_nodes=args.disable_all_custom_nodes,
+        whitelist_custom_nodes=tuple(args.whitelist_custom_nodes),
+        preview_size=args.preview_size,
+        data_dir=args.data_dir,
+        ephemeral=args.ephemeral,
+        history_max=args.history_max,
+        max_queue_size=args.max_queue_size,
+        requeue_interrupted=args.requeue_interrupted,
+        progress_interval_ms=args.progress_interval_ms,
+        workers=args.workers,
+        interrupt_grace=args.interrupt_grace,
+        quick_test_for_ci=args.quick_test_for_ci,
+    )
 
 
 def _cache(args: argparse.Namespace) -> CacheSettings:

@@ -5,17 +5,39 @@ This is the only module of `workers` that imports node code.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import queue
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Mapping
+from multiprocessing.connection import Connection
 from typing import Any
 
 from impasto.config import Settings
-from impasto.engine.events import EventSink, discard
+from impasto.engine.cancel import CancelToken
+from impasto.engine.events import Event, EventSink, PreviewEvent, discard
 from impasto.engine.registry import NodeRegistry
 from impasto.engine.runner import Engine, RunRequest, RunResult
-from impasto.engine.validation import validate_locally
-from impasto.graph.validate import ValidationResult
+from impasto.engine.validation import local_validate_hook, validate_locally
+from impasto.graph.validate import NodeCodeError, ValidateCall, ValidationResult
+from impasto.workers.messages import (
+    CancelJob,
+    CatalogRequest,
+    FreeMemory,
+    HostReply,
+    JobEvent,
+    JobFinished,
+    JobPreview,
+    JobSpec,
+    RunJob,
+    Stop,
+    ValidateRequest,
+    WorkerReady,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,3 +84,162 @@ class EmbeddedRunner:
             extra_data=dict(extra_data or {}),
         )
         return self.engine.run_sync(request, sink)
+
+
+def die_with_parent() -> None:
+    """Make this process go when its parent does (Linux PR_SET_PDEATHSIG, plus a polling fallback)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="impasto-parent-watch", daemon=True).start()
+
+
+def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
+    """A worker process: runs one job at a time; a control thread takes cancels while a job runs."""
+    die_with_parent()
+    logging.basicConfig(level=settings.verbose, format=f"%(levelname)s worker {worker_id} %(name)s: %(message)s")
+    runner = EmbeddedRunner(settings)
+    send_lock = threading.Lock()
+
+    def send(message: object) -> None:
+        with send_lock:
+            conn.send(message)
+
+    jobs: queue.Queue[JobSpec | None] = queue.Queue()
+    state = _WorkerState()
+
+    def control() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                jobs.put(None)
+                return
+            if isinstance(message, RunJob):
+                jobs.put(message.job)
+            elif isinstance(message, CancelJob):
+                state.cancel(message.job_id)
+            elif isinstance(message, FreeMemory):
+                state.free_requested = message
+            elif isinstance(message, Stop):
+                jobs.put(None)
+                return
+
+    threading.Thread(target=control, name="impasto-worker-control", daemon=True).start()
+    send(
+        WorkerReady(
+            worker_id,
+            [
+                {
+                    "name": "cpu",
+                    "type": "cpu",
+                    "index": None,
+                    "vram_total": 0,
+                    "vram_free": 0,
+                    "torch_vram_total": 0,
+                    "torch_vram_free": 0,
+                }
+            ],
+        )
+    )
+    while True:
+        spec = jobs.get()
+        if spec is None:
+            return
+        token = state.begin(spec.job_id)
+
+        def sink(event: Event | PreviewEvent, job_id: str = spec.job_id) -> None:
+            if isinstance(event, Event):
+                send(JobEvent(job_id, event.type.value, dict(event.data)))
+            else:
+                send(JobPreview(job_id, event.node_id, event.image_format, event.image))
+
+        request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
+        try:
+            result = runner.engine.run_sync(request, sink, token)
+            finished = JobFinished(
+                spec.job_id,
+                result.status.value,
+                result.outputs,
+                result.meta,
+                [[name, data] for name, data in result.messages],
+            )
+        except BaseException as exc:  # the job boundary: report, keep the worker alive
+            log.exception("job %s failed outside node code", spec.job_id)
+            finished = JobFinished(spec.job_id, "error", {}, {}, [["execution_error", {"exception_message": str(exc)}]])
+        state.end()
+        send(finished)
+        free = state.take_free()
+        if free is not None and free.free_memory:
+            runner.engine.free_memory()
+
+
+class _WorkerState:
+    """The job running now and the cancels that arrived for jobs not started yet (never lost)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._job_id: str | None = None
+        self._token: CancelToken | None = None
+        self._early: set[str] = set()
+        self.free_requested: FreeMemory | None = None
+
+    def begin(self, job_id: str) -> CancelToken:
+        token = CancelToken()
+        with self._lock:
+            self._job_id, self._token = job_id, token
+            if job_id in self._early:
+                self._early.discard(job_id)
+                token.cancel()
+        return token
+
+    def end(self) -> None:
+        with self._lock:
+            self._job_id, self._token = None, None
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            if self._job_id == job_id and self._token is not None:
+                self._token.cancel()
+            else:
+                self._early.add(job_id)
+
+    def take_free(self) -> FreeMemory | None:
+        free, self.free_requested = self.free_requested, None
+        return free
+
+
+def nodehost_main(conn: Connection, settings: Settings) -> None:
+    """The node host: node-class code outside jobs (definitions for /object_info, VALIDATE_INPUTS)."""
+    die_with_parent()
+    logging.basicConfig(level=settings.verbose, format="%(levelname)s node-host %(name)s: %(message)s")
+    configure_nodes(settings)
+    registry = core_registry()
+    hook = local_validate_hook(registry)
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if isinstance(request, CatalogRequest):
+                reply = HostReply(True, registry.catalog_entries())
+            elif isinstance(request, ValidateRequest):
+                reply = HostReply(True, list(hook(ValidateCall(request.class_type, request.node_id, request.kwargs))))
+            else:
+                reply = HostReply(False, message=f"unknown request {type(request).__name__}")
+        except NodeCodeError as exc:
+            reply = HostReply(False, None, exc.exception_type, str(exc), exc.traceback_lines)
+        except Exception as exc:
+            reply = HostReply(False, None, type(exc).__name__, str(exc))
+        conn.send(reply)

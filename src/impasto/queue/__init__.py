@@ -1,0 +1,46 @@
+"""The job queue and history: `JobStore` and its SQLite and in-memory implementations (torch-free)."""
+
+from impasto.queue.jobs import (
+    ACTIVE_STATES,
+    HISTORY_STATES,
+    JOBS_API_STATES,
+    SORT_KEYS,
+    TERMINAL_STATES,
+    Cancelled,
+    CancelOutcome,
+    DuplicateJobError,
+    Job,
+    JobResult,
+    JobState,
+    JobSummary,
+    NewJob,
+    QueueItem,
+    jobs_api_status,
+)
+from impasto.queue.memory import MemoryJobStore
+from impasto.queue.migrations import LATEST_VERSION, MigrationError
+from impasto.queue.sqlite import SqliteJobStore
+from impasto.queue.store import JobStore
+
+__all__ = [
+    "ACTIVE_STATES",
+    "HISTORY_STATES",
+    "JOBS_API_STATES",
+    "LATEST_VERSION",
+    "SORT_KEYS",
+    "TERMINAL_STATES",
+    "CancelOutcome",
+    "Cancelled",
+    "DuplicateJobError",
+    "Job",
+    "JobResult",
+    "JobState",
+    "JobStore",
+    "JobSummary",
+    "MemoryJobStore",
+    "MigrationError",
+    "NewJob",
+    "QueueItem",
+    "SqliteJobStore",
+    "jobs_api_status",
+]

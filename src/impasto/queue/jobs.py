@@ -1,0 +1,253 @@
+"""Job records and states of the queue store (execution.md §4 and §11, http-api.md §4).
+
+Both stores build these records; the few rules they must apply identically (which states a Jobs API status
+covers, the messages of an orphaned job, where a requeued orphan goes) live here as plain functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from impasto.protocol.events import EventType
+
+JsonObject = dict[str, Any]
+Message = list[Any]  # one history status message: [event_name, data]
+
+
+class JobState(StrEnum):
+    """Where a job is in its life; the value is what the SQLite store writes to `jobs.state`."""
+
+    PENDING = "pending"  # queued, not claimed (also while the queue is paused)
+    IN_PROGRESS = "in_progress"  # claimed by a worker: running, or being stopped after a cancel request
+    COMPLETED = "completed"  # finished: history status_str "success"
+    FAILED = "failed"  # finished: history "error" without an execution_interrupted message
+    CANCELLED = "cancelled"  # a user's cancel stopped it while running: history "error" + execution_interrupted
+    INTERRUPTED = "interrupted"  # it was running when the server or its worker died: "error" + execution_interrupted
+    REMOVED = "removed"  # deleted while pending: a tombstone, never in history or job lists; answers a typed cancel
+
+
+HISTORY_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED})
+ACTIVE_STATES = frozenset({JobState.PENDING, JobState.IN_PROGRESS})
+TERMINAL_STATES = HISTORY_STATES | {JobState.REMOVED}  # what `JobStore.finish` accepts
+
+# Jobs API `status` name -> the states it covers (http-api.md §4). REMOVED is in none: removed jobs vanish.
+JOBS_API_STATES: Mapping[str, frozenset[JobState]] = {
+    "pending": frozenset({JobState.PENDING}),
+    "in_progress": frozenset({JobState.IN_PROGRESS}),
+    "completed": frozenset({JobState.COMPLETED}),
+    "failed": frozenset({JobState.FAILED}),
+    "cancelled": frozenset({JobState.CANCELLED, JobState.INTERRUPTED}),
+}
+SORT_KEYS = ("created_at", "execution_duration")  # `sort_by` values of `JobStore.list_jobs`
+SERVER_RESTARTED = "server_restarted"  # stop_reason of a job that was running when the server died
+REMOVED_REASON = "removed"  # stop_reason of a pending job that was cancelled or deleted
+
+
+def jobs_api_status(state: JobState) -> str | None:
+    """The Jobs API status name of a state; None for REMOVED, which the Jobs API never shows."""
+    for name, states in JOBS_API_STATES.items():
+        if state in states:
+            return name
+    return None
+
+
+def states_for(statuses: Collection[str]) -> frozenset[JobState]:
+    """The states that the given Jobs API status names cover; ValueError names every unknown one."""
+    unknown = sorted(s for s in statuses if s not in JOBS_API_STATES)
+    if unknown:
+        raise ValueError(f"unknown job status(es): {', '.join(unknown)}")
+    return frozenset(state for name in statuses for state in JOBS_API_STATES[name])
+
+
+def checked_result(result: JobResult) -> JobResult:
+    """`result` as `finish` records it: a terminal state (ValueError otherwise); REMOVED gets its stop reason."""
+    if result.state not in TERMINAL_STATES:
+        raise ValueError(f"finish needs a terminal state, got {result.state}")
+    if result.state is JobState.REMOVED and result.stop_reason is None:
+        return replace(result, stop_reason=REMOVED_REASON)
+    return result
+
+
+def check_page(offset: int, limit: int | None) -> None:
+    """Paging arguments are validated by the caller; a negative one here is a bug, not request data."""
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ValueError(f"offset and limit must not be negative (offset={offset}, limit={limit})")
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated job as the server submits it.
+
+    `extra_data` is stored exactly as given: removing the sensitive keys (`auth_token_comfy_org`,
+    `api_key_comfy_org`) is the caller's job, before `add`.
+    """
+
+    id: str
+    number: float
+    prompt: JsonObject
+    extra_data: JsonObject
+    outputs_to_execute: list[str]
+    client_id: str | None
+    created_ms: int
+    workflow_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One stored row: a queued, running or finished job, or a REMOVED tombstone."""
+
+    id: str
+    number: float
+    seq: int  # submission order; ties in `number` run in seq order
+    state: JobState
+    prompt: JsonObject
+    extra_data: JsonObject
+    outputs_to_execute: list[str]
+    client_id: str | None
+    created_ms: int
+    started_ms: int | None
+    ended_ms: int | None
+    worker_id: str | None
+    cancel_requested: bool
+    stop_reason: str | None
+    outputs: JsonObject  # history outputs {node_id: ui}
+    meta: JsonObject  # history meta {node_id: {...}}
+    messages: list[Message]  # history status messages
+    status_str: str | None  # "success" or "error" once finished
+    workflow_id: str | None
+    version: int  # increments on every change of the row
+    finished_seq: int | None  # order of completion; re-finishing an id gets a new one; None unless in history
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """A job without its prompt, extra_data, meta and outputs_to_execute, for fast lists."""
+
+    id: str
+    number: float
+    seq: int
+    state: JobState
+    client_id: str | None
+    created_ms: int
+    started_ms: int | None
+    ended_ms: int | None
+    worker_id: str | None
+    cancel_requested: bool
+    stop_reason: str | None
+    outputs: JsonObject
+    messages: list[Message]
+    status_str: str | None
+    workflow_id: str | None
+    version: int
+    finished_seq: int | None
+    error: JsonObject | None  # data of the execution_error message, if any
+    interrupted: bool  # an execution_interrupted message is present
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """One `GET /queue` item as raw JSON text, so the server can splice it without parsing the prompt."""
+
+    number: float
+    id: str
+    prompt_json: str
+    extra_data_json: str
+    outputs_json: str  # outputs_to_execute
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """How a running job ended; the argument of `JobStore.finish`."""
+
+    state: JobState  # one of TERMINAL_STATES
+    outputs: JsonObject
+    meta: JsonObject
+    messages: list[Message]
+    status_str: str | None
+    ended_ms: int
+    stop_reason: str | None = None
+
+
+class CancelOutcome(StrEnum):
+    """Answer of `JobStore.cancel`."""
+
+    CANCELLED = "cancelled"  # pending job removed, running job asked to stop, or removed earlier
+    NOT_RUNNING = "not_running"  # never returned by `cancel`; kept for the server's `scope: running` answer
+    ALREADY_FINISHED = "already_finished"  # completed, failed, cancelled or interrupted before the call
+    UNKNOWN = "unknown"  # no row with that id
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """What `cancel` did: the outcome, the job as it is now (None when unknown), its state before the call."""
+
+    outcome: CancelOutcome
+    job: Job | None
+    was: JobState | None
+
+
+class DuplicateJobError(Exception):
+    """`add` of an id that is pending or in progress."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+def summarize(job: Job) -> JobSummary:
+    """The list form of a job."""
+    return JobSummary(
+        id=job.id,
+        number=job.number,
+        seq=job.seq,
+        state=job.state,
+        client_id=job.client_id,
+        created_ms=job.created_ms,
+        started_ms=job.started_ms,
+        ended_ms=job.ended_ms,
+        worker_id=job.worker_id,
+        cancel_requested=job.cancel_requested,
+        stop_reason=job.stop_reason,
+        outputs=job.outputs,
+        messages=job.messages,
+        status_str=job.status_str,
+        workflow_id=job.workflow_id,
+        version=job.version,
+        finished_seq=job.finished_seq,
+        error=message_data(job.messages, EventType.EXECUTION_ERROR),
+        interrupted=message_data(job.messages, EventType.EXECUTION_INTERRUPTED) is not None,
+    )
+
+
+def message_data(messages: list[Message], event: EventType) -> JsonObject | None:
+    """The data of the first `event` message, or None."""
+    for message in messages:
+        if len(message) == 2 and message[0] == event and isinstance(message[1], dict):
+            return message[1]
+    return None
+
+
+def orphan_messages(job_id: str, started_ms: int | None, now_ms: int) -> list[Message]:
+    """History messages of a job that was running when the server died (the node it was on is not stored)."""
+    return [
+        [EventType.EXECUTION_START.value, {"prompt_id": job_id, "timestamp": started_ms}],
+        [
+            EventType.EXECUTION_INTERRUPTED.value,
+            {"prompt_id": job_id, "node_id": None, "node_type": None, "executed": [], "timestamp": now_ms},
+        ],
+    ]
+
+
+def front_numbers(numbers: list[float], lowest_pending: float | None) -> list[float]:
+    """Numbers for requeued orphans (given in run order) that put them ahead of every pending job.
+
+    They keep their numbers when those already sort first; otherwise they take consecutive numbers just
+    below the lowest pending one, keeping their order among themselves.
+    """
+    if lowest_pending is None or all(n < lowest_pending for n in numbers):
+        return list(numbers)
+    count = len(numbers)
+    return [lowest_pending - count + i for i in range(count)]

@@ -1,0 +1,326 @@
+"""`MemoryJobStore`: the `JobStore` contract in pure Python, nothing persisted (contract: `impasto.queue.store`).
+
+Rows are `Job` records keyed by `seq`. JSON values are copied through a JSON round trip on the way in and on
+the way out, so callers never share a dict with the store and see the same normalisation as with SQLite
+(tuples become lists, keys become strings). One lock makes each method atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from impasto.queue.jobs import (
+    ACTIVE_STATES,
+    HISTORY_STATES,
+    REMOVED_REASON,
+    SERVER_RESTARTED,
+    SORT_KEYS,
+    Cancelled,
+    CancelOutcome,
+    DuplicateJobError,
+    Job,
+    JobResult,
+    JobState,
+    JobSummary,
+    NewJob,
+    QueueItem,
+    check_page,
+    checked_result,
+    front_numbers,
+    orphan_messages,
+    states_for,
+    summarize,
+)
+
+T = TypeVar("T")
+
+
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _clone(value: T) -> T:
+    copied: T = json.loads(_dump(value))
+    return copied
+
+
+def _run_order(job: Job) -> tuple[float, int]:
+    return job.number, job.seq
+
+
+def _duration(job: Job) -> int:
+    return 0 if job.started_ms is None or job.ended_ms is None else job.ended_ms - job.started_ms
+
+
+_SORT: dict[str, Callable[[Job], Any]] = {
+    "created_at": lambda job: (job.created_ms, job.seq),
+    "execution_duration": lambda job: (_duration(job), job.seq),
+}
+
+
+def _page(items: list[T], offset: int, limit: int | None) -> list[T]:
+    return items[offset:] if limit is None else items[offset : offset + limit]
+
+
+class MemoryJobStore:
+    """A `JobStore` held in this process only; `extra_data` is stored as given."""
+
+    def __init__(self, *, history_max: int = 10_000) -> None:
+        if history_max < 0:
+            raise ValueError(f"history_max must not be negative, got {history_max}")
+        self.history_max = history_max
+        # Every method holds the lock for its whole body: that is this store's transaction.
+        self._lock = threading.Lock()
+        self._rows: dict[int, Job] = {}
+        self._next_number = 0
+        self._last_seq = 0
+        self._last_finished_seq = 0
+        self._paused = False
+
+    def _out(self, job: Job) -> Job:
+        return replace(
+            job,
+            prompt=_clone(job.prompt),
+            extra_data=_clone(job.extra_data),
+            outputs_to_execute=_clone(job.outputs_to_execute),
+            outputs=_clone(job.outputs),
+            meta=_clone(job.meta),
+            messages=_clone(job.messages),
+        )
+
+    def _in_state(self, states: Collection[JobState]) -> list[Job]:
+        return sorted((job for job in self._rows.values() if job.state in states), key=_run_order)
+
+    def _newest(self, job_id: str) -> Job | None:
+        rows = [job for job in self._rows.values() if job.id == job_id]
+        return max(rows, key=lambda job: job.seq) if rows else None
+
+    def _change(self, job: Job, **changes: Any) -> Job:
+        changed = replace(job, version=job.version + 1, **changes)
+        self._rows[job.seq] = changed
+        return changed
+
+    def _drop(self, jobs: Iterable[Job]) -> None:
+        for job in list(jobs):
+            del self._rows[job.seq]
+
+    def _prune(self) -> None:
+        history = sorted(
+            (j for j in self._rows.values() if j.state in HISTORY_STATES), key=lambda j: j.finished_seq or 0
+        )
+        tombstones = sorted((j for j in self._rows.values() if j.state is JobState.REMOVED), key=lambda j: j.seq)
+        self._drop(history[: max(0, len(history) - self.history_max)])
+        self._drop(tombstones[: max(0, len(tombstones) - self.history_max)])
+
+    def _finish_row(self, job: Job, result: JobResult) -> Job:
+        finished_seq = None
+        if result.state in HISTORY_STATES:
+            self._last_finished_seq += 1
+            finished_seq = self._last_finished_seq
+        done = self._change(
+            job,
+            state=result.state,
+            outputs=_clone(result.outputs),
+            meta=_clone(result.meta),
+            messages=_clone(result.messages),
+            status_str=result.status_str,
+            ended_ms=result.ended_ms,
+            stop_reason=result.stop_reason,
+            finished_seq=finished_seq,
+        )
+        # Same replacement rule as the SQLite store: a history entry replaces the id's older entries and
+        # tombstones, a tombstone only older tombstones.
+        replaced = HISTORY_STATES | {JobState.REMOVED} if finished_seq is not None else {JobState.REMOVED}
+        self._drop(j for j in self._rows.values() if j.id == job.id and j.seq != job.seq and j.state in replaced)
+        self._prune()
+        return done
+
+    def next_number(self) -> int:
+        with self._lock:
+            number = self._next_number
+            self._next_number += 1
+            return number
+
+    def add(self, job: NewJob) -> Job:
+        with self._lock:
+            if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
+                raise DuplicateJobError(job.id)
+            self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
+            self._last_seq += 1
+            stored = Job(
+                id=job.id,
+                number=job.number,
+                seq=self._last_seq,
+                state=JobState.PENDING,
+                prompt=_clone(job.prompt),
+                extra_data=_clone(job.extra_data),
+                outputs_to_execute=_clone(job.outputs_to_execute),
+                client_id=job.client_id,
+                created_ms=job.created_ms,
+                started_ms=None,
+                ended_ms=None,
+                worker_id=None,
+                cancel_requested=False,
+                stop_reason=None,
+                outputs={},
+                meta={},
+                messages=[],
+                status_str=None,
+                workflow_id=job.workflow_id,
+                version=1,
+                finished_seq=None,
+            )
+            self._rows[stored.seq] = stored
+            return self._out(stored)
+
+    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+        with self._lock:
+            pending = self._in_state({JobState.PENDING})
+            if self._paused or not pending:
+                return None
+            claimed = self._change(pending[0], state=JobState.IN_PROGRESS, worker_id=worker_id, started_ms=now_ms)
+            return self._out(claimed)
+
+    def finish(self, job_id: str, result: JobResult) -> Job | None:
+        result = checked_result(result)
+        with self._lock:
+            running = [j for j in self._rows.values() if j.id == job_id and j.state is JobState.IN_PROGRESS]
+            return self._out(self._finish_row(running[0], result)) if running else None
+
+    def cancel(self, job_id: str) -> Cancelled:
+        with self._lock:
+            job = self._newest(job_id)
+            if job is None:
+                return Cancelled(CancelOutcome.UNKNOWN, None, None)
+            if job.state is JobState.PENDING:
+                removed = self._change(job, state=JobState.REMOVED, stop_reason=REMOVED_REASON)
+                self._prune()
+                return Cancelled(CancelOutcome.CANCELLED, self._out(removed), job.state)
+            if job.state is JobState.IN_PROGRESS and not job.cancel_requested:
+                marked = self._change(job, cancel_requested=True)
+                return Cancelled(CancelOutcome.CANCELLED, self._out(marked), job.state)
+            if job.state in HISTORY_STATES:
+                return Cancelled(CancelOutcome.ALREADY_FINISHED, self._out(job), job.state)
+            return Cancelled(CancelOutcome.CANCELLED, self._out(job), job.state)
+
+    def request_interrupt(self, job_id: str | None) -> list[Job]:
+        with self._lock:
+            marked = []
+            for job in self._in_state({JobState.IN_PROGRESS}):
+                if job_id is None or job.id == job_id:
+                    marked.append(job if job.cancel_requested else self._change(job, cancel_requested=True))
+            return [self._out(job) for job in marked]
+
+    def delete_pending(self, ids: Collection[str] | None) -> list[str]:
+        wanted = None if ids is None else set(ids)
+        with self._lock:
+            removed = []
+            for job in self._in_state({JobState.PENDING}):
+                if wanted is None or job.id in wanted:
+                    self._change(job, state=JobState.REMOVED, stop_reason=REMOVED_REASON)
+                    removed.append(job.id)
+            self._prune()
+            return removed
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._newest(job_id)
+            return None if job is None else self._out(job)
+
+    def pending(self) -> list[Job]:
+        with self._lock:
+            return [self._out(job) for job in self._in_state({JobState.PENDING})]
+
+    def running(self) -> list[Job]:
+        with self._lock:
+            return [self._out(job) for job in self._in_state({JobState.IN_PROGRESS})]
+
+    def queue_items(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        def item(job: Job) -> QueueItem:
+            return QueueItem(
+                job.number, job.id, _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+            )
+
+        with self._lock:
+            running = [item(job) for job in self._in_state({JobState.IN_PROGRESS})]
+            return running, [item(job) for job in self._in_state({JobState.PENDING})]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            states = [job.state for job in self._rows.values()]
+            return states.count(JobState.PENDING), states.count(JobState.IN_PROGRESS)
+
+    def _history(self) -> list[Job]:
+        return sorted((j for j in self._rows.values() if j.state in HISTORY_STATES), key=lambda j: j.finished_seq or 0)
+
+    def history(self, offset: int, limit: int | None) -> list[Job]:
+        check_page(offset, limit)
+        with self._lock:
+            return [self._out(job) for job in _page(self._history(), offset, limit)]
+
+    def history_count(self) -> int:
+        with self._lock:
+            return len(self._history())
+
+    def delete_history(self, ids: Collection[str] | None) -> int:
+        wanted = None if ids is None else set(ids)
+        with self._lock:
+            doomed = [job for job in self._history() if wanted is None or job.id in wanted]
+            self._drop(doomed)
+            return len(doomed)
+
+    def list_jobs(
+        self,
+        statuses: Collection[str],
+        *,
+        sort_by: str = "created_at",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int | None = None,
+        workflow_id: str | None = None,
+    ) -> tuple[list[JobSummary], int]:
+        if sort_by not in SORT_KEYS:
+            raise ValueError(f"sort_by must be one of {SORT_KEYS}, got {sort_by!r}")
+        check_page(offset, limit)
+        states = states_for(statuses)
+        with self._lock:
+            matched = [
+                job
+                for job in self._rows.values()
+                if job.state in states and (workflow_id is None or job.workflow_id == workflow_id)
+            ]
+            matched.sort(key=_SORT[sort_by], reverse=descending)
+            return [summarize(self._out(job)) for job in _page(matched, offset, limit)], len(matched)
+
+    def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
+        with self._lock:
+            orphans = self._in_state({JobState.IN_PROGRESS})
+            back = [job for job in orphans if requeue and not job.cancel_requested]
+            lowest = min((job.number for job in self._in_state({JobState.PENDING})), default=None)
+            numbers = dict(zip((j.seq for j in back), front_numbers([j.number for j in back], lowest), strict=True))
+            recovered = []
+            for job in orphans:
+                if job.seq in numbers:
+                    changes: dict[str, Any] = {"number": numbers[job.seq], "worker_id": None, "started_ms": None}
+                    recovered.append(self._change(job, state=JobState.PENDING, cancel_requested=False, **changes))
+                else:
+                    messages = orphan_messages(job.id, job.started_ms, now_ms)
+                    result = JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED)
+                    recovered.append(self._finish_row(job, result))
+            return [self._out(job) for job in recovered]
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._paused = paused
+
+    def is_paused(self) -> bool:
+        with self._lock:
+            return self._paused
+
+    def close(self) -> None:
+        with self._lock:
+            self._rows.clear()

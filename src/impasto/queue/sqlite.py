@@ -1,0 +1,421 @@
+"""`SqliteJobStore`: the durable `JobStore` (the contract is in `impasto.queue.store`).
+
+One connection per store, guarded by a lock; every method is one transaction. Writes use `BEGIN IMMEDIATE`,
+reads a deferred `BEGIN` (one snapshot across their statements, without blocking writers). WAL journal with
+`synchronous=NORMAL`: a committed transaction survives a crash or `kill -9` of the process (only an OS crash or
+power loss can drop the last commits). Several stores, even in several processes, may share one file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from impasto.protocol.events import EventType
+from impasto.queue.jobs import (
+    HISTORY_STATES,
+    REMOVED_REASON,
+    SERVER_RESTARTED,
+    SORT_KEYS,
+    Cancelled,
+    CancelOutcome,
+    DuplicateJobError,
+    Job,
+    JobResult,
+    JobState,
+    JobSummary,
+    NewJob,
+    QueueItem,
+    check_page,
+    checked_result,
+    front_numbers,
+    message_data,
+    orphan_messages,
+    states_for,
+)
+from impasto.queue.migrations import migrate
+
+_dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+# finished_seq is set (from 1) exactly when a job enters a history state, and history rows never change state
+# again, so this range both selects history and lets the index jobs_history serve filter and order.
+_HISTORY = "finished_seq > 0"
+_SUMMARY_COLUMNS = (
+    "id, number, seq, state, client_id, created_ms, started_ms, ended_ms, worker_id, cancel_requested,"
+    " stop_reason, outputs, messages, status_str, workflow_id, version, finished_seq"
+)
+_COLUMNS = _SUMMARY_COLUMNS + ", prompt, extra_data, outputs_to_execute, meta"
+_ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
+_ALL = -1  # SQLite's LIMIT for "no limit"
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    # isolation_level=None: no implicit transactions from the sqlite3 module; this class issues BEGIN/COMMIT.
+    # check_same_thread=False: callers use the store from many threads; the store's lock serializes them.
+    db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, check_same_thread=False)
+    try:
+        db.row_factory = sqlite3.Row
+        # WAL: readers never block the writer. An in-memory database answers "memory" and keeps its journal.
+        db.execute("PRAGMA journal_mode = WAL").fetchone()
+        # NORMAL in WAL mode syncs at checkpoints only; a commit is still durable against a process crash.
+        db.execute("PRAGMA synchronous = NORMAL")
+        # Another process holding the write lock makes BEGIN IMMEDIATE wait up to 5 s instead of failing.
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+_JSON_COLUMNS = frozenset({"prompt", "extra_data", "outputs_to_execute", "outputs", "meta", "messages"})
+
+
+def _values(row: sqlite3.Row) -> dict[str, Any]:
+    """A row's columns as record fields: the selected column names are the field names of `Job`."""
+    values = {key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in row.keys()}
+    values["state"] = JobState(values["state"])
+    values["cancel_requested"] = bool(values["cancel_requested"])
+    return values
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(**_values(row))
+
+
+def _summary(row: sqlite3.Row) -> JobSummary:
+    values = _values(row)
+    error = message_data(values["messages"], EventType.EXECUTION_ERROR)
+    interrupted = message_data(values["messages"], EventType.EXECUTION_INTERRUPTED) is not None
+    return JobSummary(**values, error=error, interrupted=interrupted)
+
+
+class SqliteJobStore:
+    """A `JobStore` in a SQLite file, or in memory when `path` is None (`--ephemeral`).
+
+    `extra_data` is stored as given; strip the sensitive keys before `add`.
+    """
+
+    def __init__(self, path: Path | None, *, history_max: int = 10_000) -> None:
+        if history_max < 0:
+            raise ValueError(f"history_max must not be negative, got {history_max}")
+        self.path = path
+        self.history_max = history_max
+        # sqlite3 connections are not safe for concurrent use; one lock spans each whole transaction.
+        self._lock = threading.Lock()
+        self._db = _connect(path)
+        self._closed = False
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock before the first read, so a read-then-write transaction never fails
+        # half-way on a lock upgrade (in WAL mode that is SQLITE_BUSY with no retry).
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # A deferred transaction: every statement of the method reads the same snapshot.
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.execute("COMMIT")
+
+    def _prune_history(self, db: sqlite3.Connection) -> None:
+        # Keep the newest history_max entries by completion order; the subquery walks jobs_history from the top.
+        db.execute(
+            f"DELETE FROM jobs WHERE {_HISTORY} AND finished_seq <="
+            f" (SELECT finished_seq FROM jobs WHERE {_HISTORY} ORDER BY finished_seq DESC LIMIT 1 OFFSET ?)",
+            (self.history_max,),
+        )
+
+    def _prune_tombstones(self, db: sqlite3.Connection) -> None:
+        # Tombstones are capped separately (they are not history), oldest submission first, via jobs_state.
+        db.execute(
+            "DELETE FROM jobs WHERE state = 'removed' AND seq <="
+            " (SELECT seq FROM jobs WHERE state = 'removed' ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            (self.history_max,),
+        )
+
+    def _finish_row(self, db: sqlite3.Connection, seq: int, job_id: str, result: JobResult) -> Job:
+        finished_seq = None
+        if result.state in HISTORY_STATES:
+            # The completion counter outlives pruned rows, so completion order never repeats.
+            finished_seq = db.execute(
+                "UPDATE counters SET value = value + 1 WHERE name = 'finished_seq' RETURNING value"
+            ).fetchone()[0]
+        row = db.execute(
+            "UPDATE jobs SET state = ?, outputs = ?, meta = ?, messages = ?, status_str = ?, ended_ms = ?,"
+            f" stop_reason = ?, finished_seq = ?, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
+            (
+                result.state.value,
+                _dump(result.outputs),
+                _dump(result.meta),
+                _dump(result.messages),
+                result.status_str,
+                result.ended_ms,
+                result.stop_reason,
+                finished_seq,
+                seq,
+            ),
+        ).fetchone()
+        # A new history entry replaces every older entry and tombstone of its id (execution.md §11); a new
+        # tombstone only older tombstones, so the previous run's history entry stays.
+        replaced = f"({_HISTORY} OR state = 'removed')" if finished_seq is not None else "state = 'removed'"
+        db.execute(f"DELETE FROM jobs WHERE id = ? AND seq <> ? AND {replaced}", (job_id, seq))
+        if finished_seq is None:
+            self._prune_tombstones(db)
+        else:
+            self._prune_history(db)
+        return _job(row)
+
+    def next_number(self) -> int:
+        with self._write() as db:
+            # Read and advance in one statement; RETURNING sees the new value, so the taken one is value - 1.
+            row = db.execute("UPDATE counters SET value = value + 1 WHERE name = 'number' RETURNING value - 1")
+            return int(row.fetchone()[0])
+
+    def add(self, job: NewJob) -> Job:
+        with self._write() as db:
+            # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
+            active = "SELECT 1 FROM jobs WHERE id = ? AND state IN ('pending', 'in_progress')"
+            if db.execute(active, (job.id,)).fetchone() is not None:
+                raise DuplicateJobError(job.id)
+            # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
+            db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
+            row = db.execute(
+                "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
+                f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+                (
+                    job.id,
+                    job.number,
+                    _dump(job.prompt),
+                    _dump(job.extra_data),
+                    _dump(job.outputs_to_execute),
+                    job.client_id,
+                    job.workflow_id,
+                    job.created_ms,
+                ),
+            ).fetchone()
+            return _job(row)
+
+    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+        with self._write() as db:
+            # Pick and mark in one statement inside the write lock: no other claim can see this row as pending.
+            # The subquery reads jobs_pending in run order; the paused flag is checked in the same statement.
+            row = db.execute(
+                "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"
+                " WHERE seq = (SELECT seq FROM jobs WHERE state = 'pending' ORDER BY number, seq LIMIT 1)"
+                f" AND (SELECT value FROM settings WHERE name = 'paused') = 0 RETURNING {_COLUMNS}",
+                (worker_id, now_ms),
+            ).fetchone()
+            return None if row is None else _job(row)
+
+    def finish(self, job_id: str, result: JobResult) -> Job | None:
+        result = checked_result(result)
+        with self._write() as db:
+            row = db.execute("SELECT seq FROM jobs WHERE id = ? AND state = 'in_progress'", (job_id,)).fetchone()
+            return None if row is None else self._finish_row(db, row["seq"], job_id, result)
+
+    def cancel(self, job_id: str) -> Cancelled:
+        with self._write() as db:
+            # Lookup and change share this transaction: a job cannot start or finish in between.
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (job_id,))
+            found = row.fetchone()
+            if found is None:
+                return Cancelled(CancelOutcome.UNKNOWN, None, None)
+            job = _job(found)
+            if job.state is JobState.PENDING:
+                changed = db.execute(
+                    "UPDATE jobs SET state = 'removed', stop_reason = ?, version = version + 1 WHERE seq = ?"
+                    f" RETURNING {_COLUMNS}",
+                    (REMOVED_REASON, job.seq),
+                ).fetchone()
+                self._prune_tombstones(db)
+                return Cancelled(CancelOutcome.CANCELLED, _job(changed), job.state)
+            if job.state is JobState.IN_PROGRESS and not job.cancel_requested:
+                changed = db.execute(
+                    f"UPDATE jobs SET cancel_requested = 1, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
+                    (job.seq,),
+                ).fetchone()
+                return Cancelled(CancelOutcome.CANCELLED, _job(changed), job.state)
+            if job.state in HISTORY_STATES:
+                return Cancelled(CancelOutcome.ALREADY_FINISHED, job, job.state)
+            return Cancelled(CancelOutcome.CANCELLED, job, job.state)
+
+    def request_interrupt(self, job_id: str | None) -> list[Job]:
+        where, args = ("", ()) if job_id is None else (" AND id = ?", (job_id,))
+        with self._write() as db:
+            # Only rows not yet marked change, so a repeated interrupt does not bump their version.
+            db.execute(
+                "UPDATE jobs SET cancel_requested = 1, version = version + 1"
+                f" WHERE state = 'in_progress' AND cancel_requested = 0{where}",
+                args,
+            )
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress'{where} ORDER BY number, seq", args
+            )
+            return [_job(r) for r in rows]
+
+    def delete_pending(self, ids: Collection[str] | None) -> list[str]:
+        # The ids travel as one JSON array through json_each, so any number of them fits one statement.
+        where, args = ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+        with self._write() as db:
+            rows = db.execute(
+                f"UPDATE jobs SET state = 'removed', stop_reason = '{REMOVED_REASON}', version = version + 1"
+                f" WHERE state = 'pending'{where} RETURNING id, number, seq",
+                args,
+            ).fetchall()
+            self._prune_tombstones(db)
+        # RETURNING has no defined order.
+        return [r["id"] for r in sorted(rows, key=lambda r: (r["number"], r["seq"]))]
+
+    def get(self, job_id: str) -> Job | None:
+        with self._read() as db:
+            # The newest row of the id: a pending or running run is always newer than the id's history entry.
+            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (job_id,))
+            found = row.fetchone()
+            return None if found is None else _job(found)
+
+    def pending(self) -> list[Job]:
+        with self._read() as db:
+            # Served in run order by the partial index jobs_pending.
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'pending' ORDER BY number, seq")
+            return [_job(r) for r in rows]
+
+    def running(self) -> list[Job]:
+        with self._read() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
+            return [_job(r) for r in rows]
+
+    def queue_items(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        # The JSON columns are returned as stored, unparsed: GET /queue splices them into its answer. Plain
+        # tuples here, because sqlite3.Row costs a third of this call with 2,000 pending jobs.
+        sql = "SELECT number, id, prompt, extra_data, outputs_to_execute FROM jobs WHERE state = ? ORDER BY number, seq"
+        with self._read() as db:
+            cursor = db.cursor()
+            cursor.row_factory = None
+            running = [QueueItem(*row) for row in cursor.execute(sql, (JobState.IN_PROGRESS.value,))]
+            return running, [QueueItem(*row) for row in cursor.execute(sql, (JobState.PENDING.value,))]
+
+    def counts(self) -> tuple[int, int]:
+        with self._read() as db:
+            # Each count reads its partial index only.
+            row = db.execute(
+                "SELECT (SELECT count(*) FROM jobs WHERE state = 'pending'),"
+                " (SELECT count(*) FROM jobs WHERE state = 'in_progress')"
+            ).fetchone()
+            return int(row[0]), int(row[1])
+
+    def history(self, offset: int, limit: int | None) -> list[Job]:
+        check_page(offset, limit)
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE {_HISTORY} ORDER BY finished_seq LIMIT ? OFFSET ?",
+                (_ALL if limit is None else limit, offset),
+            )
+            return [_job(r) for r in rows]
+
+    def history_count(self) -> int:
+        with self._read() as db:
+            return int(db.execute(f"SELECT count(*) FROM jobs WHERE {_HISTORY}").fetchone()[0])
+
+    def delete_history(self, ids: Collection[str] | None) -> int:
+        where, args = ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+        with self._write() as db:
+            return db.execute(f"DELETE FROM jobs WHERE {_HISTORY}{where}", args).rowcount
+
+    def list_jobs(
+        self,
+        statuses: Collection[str],
+        *,
+        sort_by: str = "created_at",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int | None = None,
+        workflow_id: str | None = None,
+    ) -> tuple[list[JobSummary], int]:
+        if sort_by not in SORT_KEYS:
+            raise ValueError(f"sort_by must be one of {SORT_KEYS}, got {sort_by!r}")
+        check_page(offset, limit)
+        states = sorted(states_for(statuses))
+        if not states:
+            return [], 0
+        # Only enum values and fixed column names are formatted into the SQL; the rest is bound.
+        where = f"state IN ({', '.join('?' * len(states))})"
+        args: list[Any] = [s.value for s in states]
+        if workflow_id is not None:
+            where += " AND workflow_id = ?"
+            args.append(workflow_id)
+        direction = "DESC" if descending else "ASC"
+        order = f"{_ORDER[sort_by]} {direction}, seq {direction}"
+        with self._read() as db:
+            total = int(db.execute(f"SELECT count(*) FROM jobs WHERE {where}", args).fetchone()[0])
+            # The page is picked from a covering index (state, sort key, seq) and only its rows are read whole.
+            rows = db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM jobs WHERE seq IN"
+                f" (SELECT seq FROM jobs WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) ORDER BY {order}",
+                [*args, _ALL if limit is None else limit, offset],
+            )
+            return [_summary(r) for r in rows], total
+
+    def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
+        with self._write() as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
+            orphans = [_job(r) for r in rows]
+            # A job whose cancel was requested is never re-run.
+            back = [j for j in orphans if requeue and not j.cancel_requested]
+            lowest = db.execute("SELECT min(number) FROM jobs WHERE state = 'pending'").fetchone()[0]
+            numbers = dict(zip((j.seq for j in back), front_numbers([j.number for j in back], lowest), strict=True))
+            recovered: dict[int, Job] = {}
+            for job in orphans:
+                if job.seq in numbers:
+                    row = db.execute(
+                        "UPDATE jobs SET state = 'pending', number = ?, worker_id = NULL, started_ms = NULL,"
+                        f" cancel_requested = 0, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
+                        (numbers[job.seq], job.seq),
+                    ).fetchone()
+                    recovered[job.seq] = _job(row)
+                else:
+                    messages = orphan_messages(job.id, job.started_ms, now_ms)
+                    result = JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED)
+                    recovered[job.seq] = self._finish_row(db, job.seq, job.id, result)
+            return [recovered[j.seq] for j in orphans]
+
+    def set_paused(self, paused: bool) -> None:
+        with self._write() as db:
+            db.execute("UPDATE settings SET value = ? WHERE name = 'paused'", (int(paused),))
+
+    def is_paused(self) -> bool:
+        with self._read() as db:
+            return bool(db.execute("SELECT value FROM settings WHERE name = 'paused'").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> SqliteJobStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,163 @@
+"""The `JobStore` protocol: the queue, the history and the priority counter as one durable store.
+
+Contract shared by every implementation (one contract test suite runs against each):
+
+- Thread-safe. Every method is one transaction, committed by the store before it returns: a caller never
+  commits, and what a method returned is what a later call (and, for `SqliteJobStore` on a file, a later
+  process) sees. Nothing is half-applied when a method raises.
+- Run order is `(number, seq)` ascending: `number` as assigned (front items have negative numbers, so they run
+  first and last-in-first-out among themselves), ties by submission order.
+- An id has at most one PENDING or IN_PROGRESS row. Its earlier finished entry stays in history until the new
+  run finishes, then is replaced; `get` and `cancel` see the newest row of an id.
+- The prompt and `extra_data` are opaque JSON to the store: stored as given, returned as fresh copies. Removing
+  sensitive `extra_data` keys is the caller's job.
+- History keeps the newest `history_max` finished jobs by completion order; REMOVED tombstones are kept, up to
+  `history_max` of them (oldest submitted pruned first), but never counted as history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol
+
+from impasto.queue.jobs import Cancelled, Job, JobResult, JobSummary, NewJob, QueueItem
+
+
+class JobStore(Protocol):
+    def next_number(self) -> int:
+        """Take the persisted priority counter and advance it (atomic read-and-increment).
+
+        The first value of a new store is 0. Every value is greater than every value returned before,
+        across restarts; explicit numbers given to `add` do not move the counter.
+        """
+        ...
+
+    def add(self, job: NewJob) -> Job:
+        """Queue a job as PENDING with the next `seq`; returns the stored row (version 1).
+
+        Raises `DuplicateJobError` (and changes nothing) when that id is PENDING or IN_PROGRESS. A REMOVED
+        tombstone of the id is dropped; a finished entry of the id stays in history until this run finishes.
+        """
+        ...
+
+    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+        """Atomically move the first PENDING job in run order to IN_PROGRESS for `worker_id`.
+
+        Sets `worker_id` and `started_ms = now_ms`. Returns None, changing nothing, when nothing is pending or
+        the queue is paused. Two concurrent callers never receive the same job.
+        """
+        ...
+
+    def finish(self, job_id: str, result: JobResult) -> Job | None:
+        """Record how the IN_PROGRESS job `job_id` ended; returns the updated row.
+
+        `result.state` must be in `TERMINAL_STATES` (ValueError otherwise). A history state gives the job a new
+        `finished_seq`, replaces any older entry or tombstone of the same id, and prunes history beyond
+        `history_max`. REMOVED (a cancel that arrived between claim and start) makes a tombstone, with no
+        history entry. Returns None, changing nothing, when the job is not IN_PROGRESS.
+        """
+        ...
+
+    def cancel(self, job_id: str) -> Cancelled:
+        """Cancel by id, deciding on the state found in the same transaction.
+
+        PENDING -> REMOVED (`CANCELLED`); IN_PROGRESS -> `cancel_requested` set (`CANCELLED`, idempotent; the
+        state stays IN_PROGRESS until the worker finishes the job); REMOVED -> `CANCELLED` with no change;
+        a history state -> `ALREADY_FINISHED` with no change; no row -> `UNKNOWN` (`job` and `was` None).
+        `was` is the state before the call, `job` the row after it.
+        """
+        ...
+
+    def request_interrupt(self, job_id: str | None) -> list[Job]:
+        """Set `cancel_requested` on the IN_PROGRESS job `job_id`, or on every IN_PROGRESS job when None.
+
+        Returns every targeted IN_PROGRESS job (those already marked included), in run order; [] when the id
+        is not in progress or nothing runs. Nothing is remembered for later jobs.
+        """
+        ...
+
+    def delete_pending(self, ids: Collection[str] | None) -> list[str]:
+        """Turn the PENDING jobs among `ids` (every PENDING job when None) into REMOVED tombstones.
+
+        Returns the removed ids in run order; ids that are not pending are ignored; [] when none matched.
+        """
+        ...
+
+    def get(self, job_id: str) -> Job | None:
+        """The newest row of `job_id`, REMOVED tombstones included (so callers can tell); None when absent."""
+        ...
+
+    def pending(self) -> list[Job]:
+        """Every PENDING job in run order (paused or not); [] when the queue is empty."""
+        ...
+
+    def running(self) -> list[Job]:
+        """Every IN_PROGRESS job in run order; [] when none."""
+        ...
+
+    def queue_items(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        """`(running, pending)` as raw JSON items, both in run order, read in one consistent snapshot."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """`(pending, running)` counts, read in one snapshot."""
+        ...
+
+    def history(self, offset: int, limit: int | None) -> list[Job]:
+        """Finished jobs (history states only), oldest completion first: skip `offset`, then up to `limit`.
+
+        `limit=None` means no limit; an offset at or beyond the count gives []. Negative values: ValueError.
+        """
+        ...
+
+    def history_count(self) -> int:
+        """How many finished jobs history holds."""
+        ...
+
+    def delete_history(self, ids: Collection[str] | None) -> int:
+        """Delete the finished entries of `ids` (all finished entries when None); returns how many.
+
+        Pending and running jobs and tombstones are never touched; unknown ids are ignored.
+        """
+        ...
+
+    def list_jobs(
+        self,
+        statuses: Collection[str],
+        *,
+        sort_by: str = "created_at",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int | None = None,
+        workflow_id: str | None = None,
+    ) -> tuple[list[JobSummary], int]:
+        """One page of the Jobs API list and the total of the filtered set, from one snapshot.
+
+        `statuses` are Jobs API names (`JOBS_API_STATES`; `cancelled` covers CANCELLED and INTERRUPTED); an
+        empty collection matches nothing, an unknown name is a ValueError. REMOVED jobs never appear.
+        `sort_by` is `created_at` (`created_ms`) or `execution_duration` (`ended_ms - started_ms`, 0 when either
+        is unknown); ties break by `seq` in the same direction. Filter, sort, then `offset`, then `limit`.
+        """
+        ...
+
+    def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
+        """At start-up, settle every IN_PROGRESS job left by a dead server; returns them, in run order.
+
+        Default: each becomes INTERRUPTED (`stop_reason "server_restarted"`, `status_str "error"`, messages
+        `execution_start` and `execution_interrupted`, `ended_ms = now_ms`) and enters history. With
+        `requeue=True` each goes back to PENDING ahead of every pending job, keeping its order among the
+        orphans; one whose cancel had been requested is interrupted instead. [] when nothing was running.
+        """
+        ...
+
+    def set_paused(self, paused: bool) -> None:
+        """Persist whether `claim_next` hands out jobs."""
+        ...
+
+    def is_paused(self) -> bool:
+        """Whether the queue is paused (False for a new store)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources; idempotent. Other methods must not be called afterwards."""
+        ...

@@ -1,0 +1,107 @@
+"""`create_app(settings, store, executor, node_host)`: the aiohttp application, with no singletons."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from impasto.config import Settings
+from impasto.queue import JobStore
+from impasto.server import middleware
+from impasto.server.catalog import Catalog
+from impasto.server.dispatch import Dispatcher
+from impasto.server.errors import error_middleware
+from impasto.server.hub import Hub
+from impasto.server.keys import CATALOG, DEVICES, DISPATCHER, EXECUTOR, EXTENSION_DIRS, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.routes import (
+    files,
+    frontend,
+    history,
+    jobs,
+    models,
+    object_info,
+    prompt,
+    system,
+    userdata,
+    users,
+    ws,
+)
+from impasto.server.routes import queue as queue_routes
+from impasto.workers.executor import Executor
+from impasto.workers.nodehost import NodeDefinitions
+
+API_MODULES = (prompt, queue_routes, history, jobs, object_info, ws, users, userdata, files, models, system)
+
+
+def create_app(settings: Settings, store: JobStore, executor: Executor, node_host: NodeDefinitions) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_upload_bytes,
+        middlewares=[middleware.origin_guard(settings), error_middleware],
+    )
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[EXECUTOR] = executor
+    app[NODE_HOST] = node_host
+    hub = Hub()
+    app[HUB] = hub
+    app[DISPATCHER] = Dispatcher(store, executor, hub)
+    app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
+    app[DEVICES] = [
+        {
+            "name": "cpu",
+            "type": "cpu",
+            "index": None,
+            "vram_total": 0,
+            "vram_free": 0,
+            "torch_vram_total": 0,
+            "torch_vram_free": 0,
+        }
+    ]
+    app[EXTENSION_DIRS] = _extension_dirs()
+    for module in API_MODULES:
+        module.setup(app)
+    frontend.setup(app)
+    app.cleanup_ctx.append(_runtime)
+    return app
+
+
+def _extension_dirs() -> dict[str, Path]:
+    web_dir = Path(__file__).resolve().parent.parent / "web"
+    return {"impasto": web_dir} if web_dir.is_dir() else {}
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    """Background work for the app's lifetime: workers, the dispatcher and the node catalog."""
+    import asyncio
+
+    catalog = app[CATALOG]
+    catalog.load_cached()
+    dispatcher = app[DISPATCHER]
+    executor = app[EXECUTOR]
+
+    async def start_workers() -> None:
+        await executor.start()
+        app[DEVICES] = executor.devices() or app[DEVICES]
+        dispatcher.kick()
+
+    async def warm_catalog() -> None:
+        try:
+            await catalog.refresh()
+        except Exception as exc:  # the node host failed to start: /object_info answers 503 until it does
+            import logging
+
+            logging.getLogger(__name__).error("the node host did not answer: %s", exc)
+
+    dispatcher.start()
+    tasks = [asyncio.create_task(start_workers()), asyncio.create_task(warm_catalog())]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in app[HUB].channels():
+        channel.close()
+    await dispatcher.stop()
+    await executor.close()
+    await asyncio.to_thread(app[NODE_HOST].close)

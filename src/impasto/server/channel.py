@@ -1,0 +1,136 @@
+"""One WebSocket's outbound side: its own buffer and sender, progress coalescing, and a bound (websocket.md §5).
+
+Lifecycle messages are queued in order and never dropped. Progress messages wait in a slot per
+(run, kind) where a newer one replaces an unsent one, and are released at most every interval. Before a
+lifecycle message of a run is queued, that run's waiting progress goes first, so order is kept and a
+terminal message never sits behind a backlog. A socket that cannot keep up is closed (1013), never
+waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
+
+MAX_QUEUED_MESSAGES = 1000
+MAX_QUEUED_BYTES = 8 * 1024 * 1024
+
+Payload = str | bytes
+
+
+class Channel:
+    """The sending side of one socket."""
+
+    def __init__(self, ws: web.WebSocketResponse, sid: str, interval_s: float) -> None:
+        self.ws = ws
+        self.sid = sid
+        self.interval_s = interval_s
+        self.flags: dict[str, Any] = {}
+        self._queue: deque[Payload] = deque()
+        self._queued_bytes = 0
+        self._waiting: dict[tuple[str, str], Payload] = {}  # (prompt_id, kind) -> newest unsent progress
+        self._last_release: dict[tuple[str, str], float] = {}
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._wake = asyncio.Event()
+        self._close_code: int | None = None
+        self.closed = False
+
+    @property
+    def observer(self) -> bool:
+        return bool(self.flags.get("impasto_observer"))
+
+    @property
+    def preview_metadata(self) -> bool:
+        return bool(self.flags.get("supports_preview_metadata"))
+
+    def send(self, payload: Payload, prompt_id: str | None = None, *, terminal: bool = False) -> None:
+        """Queue a lifecycle message (after the run's waiting progress; a terminal one drops its previews)."""
+        if self.closed:
+            return
+        if prompt_id is not None:
+            self._release_run(prompt_id, drop_previews=terminal)
+        self._enqueue(payload)
+
+    def send_progress(self, prompt_id: str, kind: str, payload: Payload) -> None:
+        """Queue a coalescable message: `kind` is "progress", "progress_state" or "preview:<node>"."""
+        if self.closed:
+            return
+        key = (prompt_id, kind)
+        self._waiting[key] = payload
+        if key in self._timers:
+            return
+        delay = self._last_release.get(key, 0.0) + self.interval_s - time.monotonic()
+        if delay <= 0:
+            self._release(key)
+        else:
+            self._timers[key] = asyncio.get_running_loop().call_later(delay, self._release, key)
+
+    def _release(self, key: tuple[str, str]) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        payload = self._waiting.pop(key, None)
+        if payload is not None:
+            self._last_release[key] = time.monotonic()
+            self._enqueue(payload)
+
+    def _release_run(self, prompt_id: str, *, drop_previews: bool) -> None:
+        for key in [k for k in self._waiting if k[0] == prompt_id]:
+            if drop_previews and key[1].startswith("preview:"):
+                self._waiting.pop(key, None)
+                timer = self._timers.pop(key, None)
+                if timer is not None:
+                    timer.cancel()
+            else:
+                self._release(key)
+        if drop_previews:
+            for key in [k for k in self._last_release if k[0] == prompt_id]:
+                del self._last_release[key]
+
+    def _enqueue(self, payload: Payload) -> None:
+        self._queue.append(payload)
+        self._queued_bytes += len(payload)
+        if len(self._queue) > MAX_QUEUED_MESSAGES or self._queued_bytes > MAX_QUEUED_BYTES:
+            log.warning("closing socket %s: it does not keep up (%d messages queued)", self.sid, len(self._queue))
+            self.close(WSCloseCode.TRY_AGAIN_LATER)
+            return
+        self._wake.set()
+
+    def close(self, code: int = WSCloseCode.GOING_AWAY) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._close_code = code
+        self._wake.set()
+
+    async def run(self) -> None:
+        """The sender: drains the queue as fast as the socket takes it."""
+        try:
+            while not self.closed:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._queue and not self.closed:
+                    payload = self._queue.popleft()
+                    self._queued_bytes -= len(payload)
+                    if isinstance(payload, str):
+                        await self.ws.send_str(payload)
+                    else:
+                        await self.ws.send_bytes(payload)
+        except (ConnectionResetError, RuntimeError) as exc:
+            log.debug("socket %s gone while sending: %s", self.sid, exc)
+            self.closed = True
+        if self._close_code is not None and not self.ws.closed:
+            with contextlib.suppress(Exception):
+                await self.ws.close(code=self._close_code)

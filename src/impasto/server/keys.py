@@ -1,0 +1,27 @@
+"""Application state keys: everything a handler needs is reached through these, never through globals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from impasto.config import Settings
+from impasto.queue import JobStore
+from impasto.server.catalog import Catalog
+from impasto.server.dispatch import Dispatcher
+from impasto.server.hub import Hub
+from impasto.workers.executor import Executor
+from impasto.workers.nodehost import NodeDefinitions
+
+SETTINGS = web.AppKey("settings", Settings)
+# Devices the workers report for /system_stats: [{"name", "type", "index", "vram_total", ...}].
+DEVICES = web.AppKey("devices", list[dict[str, Any]])
+# URL paths of frontend extension scripts (/extensions/<pack>/<file>.js) and the folders they are served from.
+EXTENSION_DIRS = web.AppKey("extension_dirs", dict[str, Any])
+STORE = web.AppKey("store", JobStore)
+HUB = web.AppKey("hub", Hub)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+CATALOG = web.AppKey("catalog", Catalog)
+NODE_HOST = web.AppKey("node_host", NodeDefinitions)
+EXECUTOR = web.AppKey("executor", Executor)

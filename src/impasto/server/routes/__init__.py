@@ -1,0 +1,1 @@
+"""HTTP route modules, one per resource; each exports `routes` and `setup(app)`."""

@@ -1,0 +1,200 @@
+"""GET and POST /prompt: the queue count, and validating and queueing a prompt (http-api.md §3.1-3.2)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from impasto.graph.validate import ValidationResult, validate_prompt
+from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
+from impasto.queue import DuplicateJobError, NewJob
+from impasto.server.errors import ApiError
+from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.routing import add_routes
+from impasto.server.status import announce
+from impasto.workers.nodehost import NodeHostUnavailable
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+SENSITIVE_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+_STALE_LIST_ERRORS = {NodeErrorType.VALUE_NOT_IN_LIST.value}
+
+
+def setup(app: web.Application) -> None:
+    add_routes(app, routes)
+
+
+def rejected(status: int, error: ErrorInfo, node_errors: dict[str, Any] | None = None) -> ApiError:
+    return ApiError(status, {"error": error, "node_errors": node_errors or {}})
+
+
+@routes.get("/prompt")
+async def get_prompt(request: web.Request) -> web.Response:
+    pending, running = await asyncio.to_thread(request.app[STORE].counts)
+    return web.json_response({"exec_info": {"queue_remaining": pending + running}})
+
+
+@routes.post("/prompt")
+async def post_prompt(request: web.Request) -> web.Response:
+    app = request.app
+    store = app[STORE]
+    try:
+        body = json.loads(await request.text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise rejected(
+            400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body is not JSON", str(exc))
+        ) from exc
+    if not isinstance(body, dict):
+        raise rejected(400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body must be a JSON object", ""))
+    number = _number(body) if "number" in body else None
+    if number is None:
+        # ComfyUI takes the counter before validation, so rejected prompts also use a number.
+        counter = await asyncio.to_thread(store.next_number)
+        number = float(-counter if body.get("front") else counter)
+    if "prompt" not in body:
+        raise rejected(400, error_info(PromptErrorType.NO_PROMPT, "No prompt provided", "No prompt provided"))
+    prompt_id = _prompt_id(body.get("prompt_id"))
+    policy = body.get("node_failure_policy", "fail_fast")
+    if policy not in (None, "fail_fast"):
+        raise rejected(
+            400,
+            error_info(
+                PromptErrorType.INVALID_NODE_FAILURE_POLICY,
+                "Only the fail_fast node failure policy is supported",
+                str(policy),
+            ),
+        )
+    targets = body.get("partial_execution_targets")
+    if targets is not None and not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+        raise rejected(
+            400,
+            error_info(
+                PromptErrorType.INVALID_REQUEST_BODY, "partial_execution_targets must be a list of node ids", ""
+            ),
+        )
+    validation = await _validate(app, body["prompt"], targets)
+    if validation.error is not None:
+        status = 400
+        raise rejected(status, validation.error, dict(validation.node_errors))
+    extra_data, sensitive = _extra_data(body, request)
+    settings = app[SETTINGS]
+    pending, _running = await asyncio.to_thread(store.counts)
+    if pending >= settings.max_queue_size:
+        raise rejected(
+            429,
+            error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(settings.max_queue_size)),
+        )
+    job = NewJob(
+        id=prompt_id,
+        number=number,
+        prompt=dict(validation.prompt),
+        extra_data=extra_data,
+        outputs_to_execute=validation.outputs,
+        client_id=extra_data.get("client_id"),
+        created_ms=extra_data["create_time"],
+        workflow_id=_workflow_id(extra_data),
+    )
+    try:
+        await asyncio.to_thread(store.add, job)
+    except DuplicateJobError:
+        raise rejected(
+            409,
+            error_info(
+                PromptErrorType.DUPLICATE_PROMPT_ID,
+                "prompt_id is already pending or running",
+                prompt_id,
+                prompt_id=prompt_id,
+            ),
+        ) from None
+    dispatcher = app[DISPATCHER]
+    if sensitive:
+        dispatcher.sensitive[prompt_id] = sensitive
+    await announce(app[STORE], app[HUB])
+    dispatcher.kick()
+    number_out: float | int = int(number) if float(number).is_integer() else number
+    return web.json_response({"prompt_id": prompt_id, "number": number_out, "node_errors": validation.node_errors})
+
+
+async def _validate(app: web.Application, prompt: Any, targets: list[str] | None) -> ValidationResult:
+    catalog = app[CATALOG]
+    host = app[NODE_HOST]
+    if not catalog.ready.is_set():
+        await _refresh(app)
+    try:
+        result = await asyncio.to_thread(validate_prompt, prompt, catalog.defs, host.validate, targets)
+        if _maybe_stale(result):
+            await _refresh(app)
+            result = await asyncio.to_thread(validate_prompt, prompt, catalog.defs, host.validate, targets)
+    except NodeHostUnavailable as exc:
+        raise ApiError(503, {"error": f"node definitions are unavailable: {exc}"}) from exc
+    return result
+
+
+async def _refresh(app: web.Application) -> None:
+    try:
+        await app[CATALOG].refresh()
+    except NodeHostUnavailable as exc:
+        raise ApiError(503, {"error": f"node definitions are unavailable: {exc}"}) from exc
+
+
+def _maybe_stale(result: ValidationResult) -> bool:
+    """A result that a newer catalog could change: an unknown class, or a value missing from a combo list."""
+    if result.error is not None and result.error["type"] == PromptErrorType.MISSING_NODE_TYPE.value:
+        return True
+    return any(e["type"] in _STALE_LIST_ERRORS for entry in result.node_errors.values() for e in entry["errors"])
+
+
+def _number(body: dict[str, Any]) -> float | None:
+    value: Any = body.get("number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            return float(value)  # ComfyUI: float(number); numeric strings pass
+        except (TypeError, ValueError):
+            raise rejected(
+                400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "number must be a number", repr(value))
+            ) from None
+    return float(value)
+
+
+def _prompt_id(value: Any) -> str:
+    if value is None:
+        return str(uuid.uuid4())
+    problem = "prompt_id must be a string" if not isinstance(value, str) else None
+    if problem is None:
+        try:
+            if str(uuid.UUID(value)) != value:
+                problem = "prompt_id must be a canonical lowercase hyphenated UUID"
+        except ValueError:
+            problem = "prompt_id is not a UUID"
+    if problem is not None:
+        raise rejected(400, error_info(PromptErrorType.INVALID_PROMPT_ID, "prompt_id must be a valid UUID", problem))
+    return str(value)
+
+
+def _extra_data(body: dict[str, Any], request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
+    raw = body.get("extra_data")
+    extra: dict[str, Any] = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    client_id = body.get("client_id")
+    if isinstance(client_id, str) and client_id:
+        extra["client_id"] = client_id
+    extra["create_time"] = int(time.time() * 1000)
+    if "comfy_usage_source" not in extra and "Comfy-Usage-Source" in request.headers:
+        extra["comfy_usage_source"] = request.headers["Comfy-Usage-Source"]
+    sensitive = {key: str(extra.pop(key)) for key in SENSITIVE_KEYS if key in extra}
+    return extra, sensitive
+
+
+def _workflow_id(extra_data: dict[str, Any]) -> str | None:
+    pnginfo = extra_data.get("extra_pnginfo")
+    workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
+    workflow_id = workflow.get("id") if isinstance(workflow, dict) else None
+    return workflow_id if isinstance(workflow_id, str) else None

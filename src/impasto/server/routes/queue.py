@@ -1,0 +1,99 @@
+"""GET/POST /queue, POST /interrupt and POST /free (http-api.md §3.3-3.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from impasto.queue import QueueItem
+from impasto.server.errors import read_json
+from impasto.server.keys import DISPATCHER, EXECUTOR, HUB, STORE
+from impasto.server.routing import add_routes
+from impasto.server.status import announce
+
+routes = web.RouteTableDef()
+
+
+def setup(app: web.Application) -> None:
+    add_routes(app, routes)
+
+
+def _item(item: QueueItem) -> str:
+    # Built from the stored JSON text: no prompt is parsed to list a long queue.
+    number = int(item.number) if float(item.number).is_integer() else item.number
+    return f"[{json.dumps(number)},{json.dumps(item.id)},{item.prompt_json},{item.extra_data_json},{item.outputs_json}]"
+
+
+@routes.get("/queue")
+async def get_queue(request: web.Request) -> web.Response:
+    running, pending = await asyncio.to_thread(request.app[STORE].queue_items)
+    text = (
+        '{"queue_running":['
+        + ",".join(_item(i) for i in running)
+        + '],"queue_pending":['
+        + ",".join(_item(i) for i in pending)
+        + "]}"
+    )
+    return web.Response(text=text, content_type="application/json")
+
+
+async def _body_or_empty(request: web.Request) -> Any:
+    if not request.can_read_body:
+        return {}
+    return await read_json(request)
+
+
+@routes.post("/queue")
+async def post_queue(request: web.Request) -> web.Response:
+    body = await _body_or_empty(request)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "Request body must be a JSON object"}, status=400)
+    store = request.app[STORE]
+    changed = False
+    if body.get("clear") is True:
+        changed |= bool(await asyncio.to_thread(store.delete_pending, None))
+    delete = body.get("delete")
+    if delete is not None:
+        if not isinstance(delete, list):
+            return web.json_response({"error": "delete must be a list of prompt ids"}, status=400)
+        ids = [i for i in delete if isinstance(i, str)]
+        changed |= bool(await asyncio.to_thread(store.delete_pending, ids))
+    if changed:
+        await announce(request.app[STORE], request.app[HUB])
+    return web.Response(status=200)
+
+
+@routes.post("/interrupt")
+async def post_interrupt(request: web.Request) -> web.Response:
+    try:
+        body = await _body_or_empty(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        body = {}
+    prompt_id = body.get("prompt_id") if isinstance(body, dict) else None
+    if not isinstance(prompt_id, str):
+        prompt_id = None
+    # Recorded first (one transaction with the state lookup), then signalled: it cannot land on another job.
+    jobs = await asyncio.to_thread(request.app[STORE].request_interrupt, prompt_id)
+    for job in jobs:
+        request.app[DISPATCHER].interrupt(job.id)
+    return web.Response(status=200)
+
+
+@routes.post("/free")
+async def post_free(request: web.Request) -> web.Response:
+    try:
+        body = await _body_or_empty(request)
+    except Exception:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    unload = body.get("unload_models") is True
+    free = body.get("free_memory") is True
+    if unload or free:
+        request.app[EXECUTOR].free(unload_models=unload or free, free_memory=free)
+    return web.Response(status=200)

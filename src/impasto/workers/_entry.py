@@ -1,0 +1,21 @@
+"""Entry points of child processes. Kept apart from `child.py` so the server never imports node code:
+the spawned interpreter imports `child` itself.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.connection import Connection
+
+from impasto.config import Settings
+
+
+def run_worker(conn: Connection, settings: Settings, worker_id: str) -> None:
+    from impasto.workers import child
+
+    child.worker_main(conn, settings, worker_id)
+
+
+def run_node_host(conn: Connection, settings: Settings) -> None:
+    from impasto.workers import child
+
+    child.nodehost_main(conn, settings)

@@ -1,0 +1,40 @@
+"""The `Executor` protocol: where jobs run. The server only talks to this (local processes now, Ray later)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone, WorkerReady
+
+ExecutorMessage = WorkerReady | JobEvent | JobPreview | JobFinished | WorkerGone
+
+
+class Executor(Protocol):
+    async def start(self) -> None:
+        """Start the workers; returns once each has reported ready."""
+        ...
+
+    def idle(self) -> bool:
+        """Whether a worker can take a job now."""
+        ...
+
+    def submit(self, job: JobSpec) -> str:
+        """Hand a job to an idle worker; returns the worker id. Call only when `idle()`."""
+        ...
+
+    def interrupt(self, job_id: str, *, force: bool = False) -> None:
+        """Set the job's cancellation token in its worker (force: kill the worker; next issue)."""
+        ...
+
+    def free(self, *, unload_models: bool, free_memory: bool) -> None:
+        """Ask every worker to free memory at its next idle moment."""
+        ...
+
+    def devices(self) -> list[dict[str, Any]]: ...
+
+    def messages(self) -> AsyncIterator[ExecutorMessage]:
+        """Everything the workers report, in the order each worker sent it."""
+        ...
+
+    async def close(self) -> None: ...

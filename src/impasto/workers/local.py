@@ -1,0 +1,150 @@
+"""`LocalProcessExecutor`: worker subprocesses (spawned, never forked) on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from impasto.config import Settings
+from impasto.workers._entry import run_worker
+from impasto.workers.executor import ExecutorMessage
+from impasto.workers.messages import (
+    CancelJob,
+    FreeMemory,
+    JobFinished,
+    JobSpec,
+    RunJob,
+    Stop,
+    WorkerGone,
+    WorkerReady,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Worker:
+    worker_id: str
+    process: BaseProcess
+    conn: Connection
+    ready: asyncio.Event
+    job_id: str | None = None
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, message: object) -> None:
+        with self.send_lock:
+            self.conn.send(message)
+
+
+class LocalProcessExecutor:
+    """One worker process per slot; a reader thread per worker forwards its messages to the event loop."""
+
+    def __init__(self, settings: Settings, workers: int = 1) -> None:
+        self._settings = settings
+        self._count = max(1, workers)
+        self._workers: dict[str, _Worker] = {}
+        self._messages: asyncio.Queue[ExecutorMessage] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        for index in range(self._count):
+            self._spawn(f"worker-{index}")
+        await asyncio.gather(*(w.ready.wait() for w in self._workers.values()))
+
+    def _spawn(self, worker_id: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=run_worker, args=(child, self._settings, worker_id), name=f"impasto-{worker_id}", daemon=True
+        )
+        process.start()
+        child.close()
+        worker = _Worker(worker_id, process, parent, asyncio.Event())
+        self._workers[worker_id] = worker
+        threading.Thread(target=self._read, args=(worker,), name=f"impasto-{worker_id}-reader", daemon=True).start()
+
+    def _read(self, worker: _Worker) -> None:
+        """Reader thread: every message goes to the loop in order; EOF means the process is gone."""
+        while True:
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            self._deliver(worker, message)
+        worker.process.join(timeout=5)
+        self._deliver(worker, WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode))
+
+    def _deliver(self, worker: _Worker, message: ExecutorMessage) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop may close in between
+            loop.call_soon_threadsafe(self._on_message, worker, message)
+
+    def _on_message(self, worker: _Worker, message: ExecutorMessage) -> None:
+        if isinstance(message, WorkerReady):
+            worker.devices = message.devices
+            worker.ready.set()
+        elif isinstance(message, JobFinished) and worker.job_id == message.job_id:
+            worker.job_id = None
+        elif isinstance(message, WorkerGone):
+            self._workers.pop(worker.worker_id, None)
+            worker.ready.set()
+            if not self._closing:
+                log.error("worker %s exited with code %s; starting a new one", worker.worker_id, message.exitcode)
+                self._spawn(worker.worker_id)
+        self._messages.put_nowait(message)
+
+    def idle(self) -> bool:
+        return any(w.ready.is_set() and w.job_id is None for w in self._workers.values())
+
+    def submit(self, job: JobSpec) -> str:
+        for worker in self._workers.values():
+            if worker.ready.is_set() and worker.job_id is None:
+                worker.job_id = job.job_id
+                worker.send(RunJob(job))
+                return worker.worker_id
+        raise RuntimeError("no idle worker")
+
+    def interrupt(self, job_id: str, *, force: bool = False) -> None:
+        for worker in self._workers.values():
+            if worker.job_id == job_id:
+                if force:
+                    worker.process.kill()
+                else:
+                    worker.send(CancelJob(job_id))
+
+    def free(self, *, unload_models: bool, free_memory: bool) -> None:
+        for worker in self._workers.values():
+            worker.send(FreeMemory(unload_models, free_memory))
+
+    def devices(self) -> list[dict[str, Any]]:
+        return [d for w in self._workers.values() for d in w.devices]
+
+    async def messages(self) -> AsyncIterator[ExecutorMessage]:
+        while True:
+            yield await self._messages.get()
+
+    async def close(self) -> None:
+        self._closing = True
+        workers = list(self._workers.values())
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.send(Stop())
+        for worker in workers:
+            await asyncio.to_thread(worker.process.join, 3)
+            if worker.process.is_alive():
+                worker.process.kill()
+                await asyncio.to_thread(worker.process.join, 3)
+            worker.conn.close()

@@ -1,0 +1,106 @@
+"""In-process stand-ins for the node host and the workers: the real engine and registry, without subprocesses.
+
+API tests use them to exercise every route quickly; integration tests use the real subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from impasto.engine.cancel import CancelToken
+from impasto.engine.events import Event
+from impasto.engine.registry import NodeRegistry
+from impasto.engine.runner import Engine, RunRequest
+from impasto.engine.validation import local_validate_hook
+from impasto.graph.catalog import CatalogEntryJson
+from impasto.graph.validate import ValidateCall, ValidateResult
+from impasto.workers.executor import ExecutorMessage
+from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerReady
+
+
+class InProcessNodeHost:
+    def __init__(self, registry: NodeRegistry) -> None:
+        self.registry = registry
+        self._hook = local_validate_hook(registry)
+
+    def catalog(self) -> dict[str, CatalogEntryJson]:
+        return self.registry.catalog_entries()
+
+    def validate(self, call: ValidateCall) -> Sequence[ValidateResult]:
+        return self._hook(call)
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadExecutor:
+    """One worker: the engine runs each job on a thread; `hold` keeps submitted jobs waiting until released."""
+
+    def __init__(self, registry: NodeRegistry) -> None:
+        self.engine = Engine(registry)
+        self._queue: asyncio.Queue[ExecutorMessage] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._job: str | None = None
+        self._token: CancelToken | None = None
+        self.gate = threading.Event()
+        self.gate.set()
+        self.submitted: list[str] = []
+        self.freed: list[tuple[bool, bool]] = []
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue.put_nowait(WorkerReady("thread", []))
+
+    def idle(self) -> bool:
+        return self._loop is not None and self._job is None
+
+    def submit(self, job: JobSpec) -> str:
+        assert self._loop is not None
+        self._job = job.job_id
+        self._token = token = CancelToken()
+        self.submitted.append(job.job_id)
+        loop = self._loop
+
+        def put(message: ExecutorMessage) -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, message)
+
+        def sink(event: Any) -> None:
+            if isinstance(event, Event):
+                put(JobEvent(job.job_id, event.type.value, dict(event.data)))
+            else:
+                put(JobPreview(job.job_id, event.node_id, event.image_format, event.image))
+
+        def work() -> None:
+            self.gate.wait()
+            request = RunRequest(job.job_id, job.prompt, job.outputs, job.extra_data, job.sensitive)
+            result = self.engine.run_sync(request, sink, token)
+            messages = [[name, data] for name, data in result.messages]
+            loop.call_soon_threadsafe(self._done, job.job_id)
+            put(JobFinished(job.job_id, result.status.value, result.outputs, result.meta, messages))
+
+        threading.Thread(target=work, name=f"job-{job.job_id}", daemon=True).start()
+        return "thread"
+
+    def _done(self, job_id: str) -> None:
+        if self._job == job_id:
+            self._job = None
+
+    def interrupt(self, job_id: str, *, force: bool = False) -> None:
+        if self._job == job_id and self._token is not None:
+            self._token.cancel()
+
+    def free(self, *, unload_models: bool, free_memory: bool) -> None:
+        self.freed.append((unload_models, free_memory))
+
+    def devices(self) -> list[dict[str, Any]]:
+        return []
+
+    async def messages(self) -> AsyncIterator[ExecutorMessage]:
+        while True:
+            yield await self._queue.get()
+
+    async def close(self) -> None:
+        self.gate.set()

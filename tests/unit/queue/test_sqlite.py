@@ -1,0 +1,215 @@
+"""What only the SQLite store promises: persistence, crash durability, start-up recovery, migrations."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from impasto.queue import LATEST_VERSION, JobResult, JobState, MigrationError, NewJob, SqliteJobStore
+from impasto.queue.migrations import MIGRATIONS, Migration, migrate, user_version
+
+# Adds (and with "claim" also claims) one job, reports it, then blocks until the parent kills it with SIGKILL.
+CHILD = """
+import sys
+from pathlib import Path
+from impasto.queue import NewJob, SqliteJobStore
+store = SqliteJobStore(Path(sys.argv[1]))
+job = store.add(NewJob("killed", store.next_number(), {"1": {"class_type": "X", "inputs": {}}}, {}, ["1"], None, 1000))
+if sys.argv[2] == "claim":
+    store.claim_next("w0", 2000)
+print(job.id, flush=True)
+sys.stdin.read()
+"""
+
+
+def new_job(job_id: str, number: float, **extra) -> NewJob:
+    return NewJob(job_id, number, {"1": {"class_type": "X", "inputs": {}}}, {"client_id": "c", **extra}, ["1"], "c", 10)
+
+
+def done(job_id: str) -> JobResult:
+    messages = [["execution_start", {"prompt_id": job_id, "timestamp": 1}]]
+    return JobResult(JobState.COMPLETED, {"1": {"text": ["hi"]}}, {"1": {"node_id": "1"}}, messages, "success", 5)
+
+
+def kill_after_commit(path: Path, mode: str) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "killed"  # printed only after add (and claim) committed
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_everything_persists_across_close_and_reopen(tmp_path):
+    path = tmp_path / "q.db"
+    with SqliteJobStore(path) as store:
+        store.add(new_job("h", store.next_number()))
+        store.claim_next("w0", 1)
+        finished = store.finish("h", done("h"))
+        for job_id in ["a", "b"]:
+            store.add(new_job(job_id, store.next_number()))
+        store.add(new_job("front", -store.next_number()))
+        store.add(new_job("explicit", 1.5))
+        before = store.pending()
+        store.set_paused(True)
+    with SqliteJobStore(path) as store:
+        assert store.pending() == before
+        assert [(j.id, j.number) for j in before] == [("front", -3), ("a", 1), ("explicit", 1.5), ("b", 2)]
+        assert store.next_number() == 4
+        assert store.is_paused() is True
+        assert store.history(0, None) == [finished]
+        added = store.add(new_job("later", 9))
+        assert added.seq > max(j.seq for j in before)
+
+
+def test_numbers_keep_their_type(tmp_path):
+    with SqliteJobStore(tmp_path / "q.db") as store:
+        store.add(new_job("int", 3))
+        store.add(new_job("float", 3.0))
+    with SqliteJobStore(tmp_path / "q.db") as store:
+        assert [(type(i.number), i.id) for i in store.queue_items()[1]] == [(int, "int"), (float, "float")]
+
+
+def test_a_job_committed_just_before_kill_9_survives(tmp_path):
+    path = tmp_path / "q.db"
+    kill_after_commit(path, "add")
+    with SqliteJobStore(path) as store:
+        assert [(j.id, j.number, j.state) for j in store.pending()] == [("killed", 0, JobState.PENDING)]
+        assert store.next_number() == 1
+
+
+@pytest.mark.parametrize("requeue", [False, True])
+def test_a_job_running_when_the_server_died_is_recovered(tmp_path, requeue):
+    path = tmp_path / "q.db"
+    kill_after_commit(path, "claim")
+    with SqliteJobStore(path) as store:
+        assert [j.id for j in store.running()] == ["killed"]
+        [job] = store.recover_orphans(requeue=requeue, now_ms=7000)
+        assert store.running() == []
+        if requeue:
+            assert [j.id for j in store.pending()] == ["killed"] and job.state is JobState.PENDING
+            assert store.history_count() == 0
+        else:
+            assert (job.state, job.stop_reason, job.ended_ms) == (JobState.INTERRUPTED, "server_restarted", 7000)
+            assert job.messages[0] == ["execution_start", {"prompt_id": "killed", "timestamp": 2000}]
+            assert store.history(0, None) == [job]
+    with SqliteJobStore(path) as store:  # the recovery itself was committed
+        assert store.get("killed") == job
+
+
+def test_two_stores_on_one_file_never_claim_the_same_job(tmp_path):
+    path = tmp_path / "q.db"
+    with SqliteJobStore(path) as first, SqliteJobStore(path) as second:
+        for i in range(40):
+            first.add(new_job(f"j{i}", i))
+        barrier = threading.Barrier(2)
+        claimed: dict[str, list[str]] = {"first": [], "second": []}
+
+        def worker(name: str, store: SqliteJobStore) -> None:
+            barrier.wait()
+            while (job := store.claim_next(name, 0)) is not None:
+                claimed[name].append(job.id)
+
+        threads = [threading.Thread(target=worker, args=item) for item in [("first", first), ("second", second)]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(claimed["first"] + claimed["second"]) == sorted(f"j{i}" for i in range(40))
+        assert first.counts() == (0, 40)
+
+
+def test_extra_data_is_stored_as_given(tmp_path):
+    # Stripping auth_token_comfy_org / api_key_comfy_org is the server's job, before add.
+    with SqliteJobStore(tmp_path / "q.db") as store:
+        store.add(new_job("a", 0, api_key_comfy_org="secret"))
+        job = store.get("a")
+        assert job is not None and job.extra_data["api_key_comfy_org"] == "secret"
+
+
+def test_a_file_store_uses_wal_and_the_latest_schema(tmp_path):
+    SqliteJobStore(tmp_path / "q.db").close()
+    db = sqlite3.connect(tmp_path / "q.db")
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert user_version(db) == LATEST_VERSION == len(MIGRATIONS)
+    finally:
+        db.close()
+
+
+def test_close_is_idempotent():
+    store = SqliteJobStore(None)
+    store.close()
+    store.close()
+
+
+def open_at_version(path: Path, version: int) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:version])
+    return db
+
+
+def test_an_old_database_is_upgraded_with_its_rows(tmp_path):
+    path = tmp_path / "q.db"
+    db = open_at_version(path, 1)
+    try:
+        assert user_version(db) == 1
+        db.execute(
+            "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, created_ms, started_ms,"
+            " ended_ms, status_str, finished_seq) VALUES ('old', 4, 'completed', '{}', '{}', '[]', 1, 10, 40,"
+            " 'success', 1), ('older', 3, 'failed', '{}', '{}', '[]', 2, 10, 90, 'error', 2)"
+        )
+        db.execute("UPDATE counters SET value = 5 WHERE name = 'number'")
+    finally:
+        db.close()
+    with SqliteJobStore(path) as store:
+        jobs, total = store.list_jobs(["completed", "failed"], sort_by="execution_duration")
+        assert ([j.id for j in jobs], total) == (["older", "old"], 2)
+        assert store.next_number() == 5
+    db = sqlite3.connect(path)
+    try:
+        assert user_version(db) == LATEST_VERSION
+    finally:
+        db.close()
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path):
+    db = sqlite3.connect(tmp_path / "q.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(MigrationError) as raised:
+        SqliteJobStore(tmp_path / "q.db")
+    assert (raised.value.found, raised.value.latest) == (99, LATEST_VERSION)
+
+
+def test_a_failing_migration_rolls_back_whole(tmp_path):
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE half (x INTEGER)")
+        raise RuntimeError("migration failed")
+
+    db = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    try:
+        with pytest.raises(RuntimeError):
+            migrate(db, [*MIGRATIONS[:1], Migration(2, "broken", broken)])
+        assert user_version(db) == 1
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'half'").fetchone() is None
+        assert migrate(db) == LATEST_VERSION  # the real migration 2 still applies afterwards
+    finally:
+        db.close()
+
+
+def test_migrations_must_be_numbered_in_order(tmp_path):
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        with pytest.raises(ValueError, match="numbered"):
+            migrate(db, [MIGRATIONS[1]])
+    finally:
+        db.close()
