@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -54,6 +55,10 @@ _SUMMARY_COLUMNS = (
 _COLUMNS = _SUMMARY_COLUMNS + ", prompt, extra_data, outputs_to_execute, meta"
 _ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
 _ALL = -1  # SQLite's LIMIT for "no limit"
+# The newest row of an id, via jobs_id: a pending or running run is always newer than the id's history entry.
+_NEWEST = f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1"
+# Jobs of one state in run order, served by the index jobs_queue without a sort.
+_IN_STATE = f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY number, seq"
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -81,7 +86,7 @@ _JSON_COLUMNS = frozenset({"prompt", "extra_data", "outputs_to_execute", "output
 
 def _values(row: sqlite3.Row) -> dict[str, Any]:
     """A row's columns as record fields: the selected column names are the field names of `Job`."""
-    values = {key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in row.keys()}
+    values = {k: json.loads(v) if k in _JSON_COLUMNS else v for k, v in zip(row.keys(), row, strict=True)}
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     return values
@@ -96,6 +101,15 @@ def _summary(row: sqlite3.Row) -> JobSummary:
     error = message_data(values["messages"], EventType.EXECUTION_ERROR)
     interrupted = message_data(values["messages"], EventType.EXECUTION_INTERRUPTED) is not None
     return JobSummary(**values, error=error, interrupted=interrupted)
+
+
+def _id_filter(ids: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    # The ids travel as one JSON array through json_each, so any number of them fits one statement.
+    return ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+
+
+def _renumbered(item: QueueItem, number: float) -> QueueItem:
+    return item if item.number == number else replace(item, number=number)
 
 
 class SqliteJobStore:
@@ -113,6 +127,10 @@ class SqliteJobStore:
         self._lock = threading.Lock()
         self._db = _connect(path)
         self._closed = False
+        # GET /queue items by seq, so 2,000 pending prompts are not read and decoded on every call. A row's id,
+        # prompt, extra_data and outputs_to_execute never change and a seq is never reused, so an entry stays
+        # right even while another process changes the queue; `number` (changed by a requeue) is read fresh.
+        self._items: dict[int, QueueItem] = {}
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -137,19 +155,13 @@ class SqliteJobStore:
             finally:
                 self._db.execute("COMMIT")
 
-    def _prune_history(self, db: sqlite3.Connection) -> None:
-        # Keep the newest history_max entries by completion order; the subquery walks jobs_history from the top.
+    def _prune(self, db: sqlite3.Connection, *, tombstones: bool) -> None:
+        # Keep the newest history_max history entries (completion order; the subquery walks jobs_history from
+        # the top), or the newest history_max tombstones (submission order, via jobs_state): they are not history.
+        where, key = ("state = 'removed'", "seq") if tombstones else (_HISTORY, "finished_seq")
         db.execute(
-            f"DELETE FROM jobs WHERE {_HISTORY} AND finished_seq <="
-            f" (SELECT finished_seq FROM jobs WHERE {_HISTORY} ORDER BY finished_seq DESC LIMIT 1 OFFSET ?)",
-            (self.history_max,),
-        )
-
-    def _prune_tombstones(self, db: sqlite3.Connection) -> None:
-        # Tombstones are capped separately (they are not history), oldest submission first, via jobs_state.
-        db.execute(
-            "DELETE FROM jobs WHERE state = 'removed' AND seq <="
-            " (SELECT seq FROM jobs WHERE state = 'removed' ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            f"DELETE FROM jobs WHERE {where} AND {key} <="
+            f" (SELECT {key} FROM jobs WHERE {where} ORDER BY {key} DESC LIMIT 1 OFFSET ?)",
             (self.history_max,),
         )
 
@@ -160,29 +172,18 @@ class SqliteJobStore:
             finished_seq = db.execute(
                 "UPDATE counters SET value = value + 1 WHERE name = 'finished_seq' RETURNING value"
             ).fetchone()[0]
+        fields = (result.state.value, _dump(result.outputs), _dump(result.meta), _dump(result.messages))
         row = db.execute(
             "UPDATE jobs SET state = ?, outputs = ?, meta = ?, messages = ?, status_str = ?, ended_ms = ?,"
             f" stop_reason = ?, finished_seq = ?, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
-            (
-                result.state.value,
-                _dump(result.outputs),
-                _dump(result.meta),
-                _dump(result.messages),
-                result.status_str,
-                result.ended_ms,
-                result.stop_reason,
-                finished_seq,
-                seq,
-            ),
+            (*fields, result.status_str, result.ended_ms, result.stop_reason, finished_seq, seq),
         ).fetchone()
         # A new history entry replaces every older entry and tombstone of its id (execution.md §11); a new
         # tombstone only older tombstones, so the previous run's history entry stays.
         replaced = f"({_HISTORY} OR state = 'removed')" if finished_seq is not None else "state = 'removed'"
         db.execute(f"DELETE FROM jobs WHERE id = ? AND seq <> ? AND {replaced}", (job_id, seq))
-        if finished_seq is None:
-            self._prune_tombstones(db)
-        else:
-            self._prune_history(db)
+        self._items.pop(seq, None)
+        self._prune(db, tombstones=finished_seq is None)
         return _job(row)
 
     def next_number(self) -> int:
@@ -199,21 +200,18 @@ class SqliteJobStore:
                 raise DuplicateJobError(job.id)
             # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
             db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
+            prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
             row = db.execute(
                 "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
                 f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-                (
-                    job.id,
-                    job.number,
-                    _dump(job.prompt),
-                    _dump(job.extra_data),
-                    _dump(job.outputs_to_execute),
-                    job.client_id,
-                    job.workflow_id,
-                    job.created_ms,
-                ),
+                (job.id, job.number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
             ).fetchone()
-            return _job(row)
+        added = _job(row)
+        with self._lock:  # only once committed: a rolled-back insert could hand its seq to another row
+            self._items[added.seq] = QueueItem(
+                job.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"]
+            )
+        return added
 
     def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
         with self._write() as db:
@@ -236,8 +234,7 @@ class SqliteJobStore:
     def cancel(self, job_id: str) -> Cancelled:
         with self._write() as db:
             # Lookup and change share this transaction: a job cannot start or finish in between.
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (job_id,))
-            found = row.fetchone()
+            found = db.execute(_NEWEST, (job_id,)).fetchone()
             if found is None:
                 return Cancelled(CancelOutcome.UNKNOWN, None, None)
             job = _job(found)
@@ -247,7 +244,8 @@ class SqliteJobStore:
                     f" RETURNING {_COLUMNS}",
                     (REMOVED_REASON, job.seq),
                 ).fetchone()
-                self._prune_tombstones(db)
+                self._prune(db, tombstones=True)
+                self._items.pop(job.seq, None)
                 return Cancelled(CancelOutcome.CANCELLED, _job(changed), job.state)
             if job.state is JobState.IN_PROGRESS and not job.cancel_requested:
                 changed = db.execute(
@@ -274,49 +272,55 @@ class SqliteJobStore:
             return [_job(r) for r in rows]
 
     def delete_pending(self, ids: Collection[str] | None) -> list[str]:
-        # The ids travel as one JSON array through json_each, so any number of them fits one statement.
-        where, args = ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+        where, args = _id_filter(ids)
         with self._write() as db:
             rows = db.execute(
                 f"UPDATE jobs SET state = 'removed', stop_reason = '{REMOVED_REASON}', version = version + 1"
                 f" WHERE state = 'pending'{where} RETURNING id, number, seq",
                 args,
             ).fetchall()
-            self._prune_tombstones(db)
+            self._prune(db, tombstones=True)
+            for row in rows:
+                self._items.pop(row["seq"], None)
         # RETURNING has no defined order.
         return [r["id"] for r in sorted(rows, key=lambda r: (r["number"], r["seq"]))]
 
     def get(self, job_id: str) -> Job | None:
         with self._read() as db:
-            # The newest row of the id: a pending or running run is always newer than the id's history entry.
-            row = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (job_id,))
-            found = row.fetchone()
+            found = db.execute(_NEWEST, (job_id,)).fetchone()
             return None if found is None else _job(found)
 
     def pending(self) -> list[Job]:
         with self._read() as db:
-            # Served in run order by the partial index jobs_pending.
-            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'pending' ORDER BY number, seq")
-            return [_job(r) for r in rows]
+            return [_job(r) for r in db.execute(_IN_STATE, (JobState.PENDING.value,))]
 
     def running(self) -> list[Job]:
         with self._read() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
-            return [_job(r) for r in rows]
+            return [_job(r) for r in db.execute(_IN_STATE, (JobState.IN_PROGRESS.value,))]
 
     def queue_items(self) -> tuple[list[QueueItem], list[QueueItem]]:
-        # The JSON columns are returned as stored, unparsed: GET /queue splices them into its answer. Plain
-        # tuples here, because sqlite3.Row costs a third of this call with 2,000 pending jobs.
-        sql = "SELECT number, id, prompt, extra_data, outputs_to_execute FROM jobs WHERE state = ? ORDER BY number, seq"
         with self._read() as db:
             cursor = db.cursor()
-            cursor.row_factory = None
-            running = [QueueItem(*row) for row in cursor.execute(sql, (JobState.IN_PROGRESS.value,))]
-            return running, [QueueItem(*row) for row in cursor.execute(sql, (JobState.PENDING.value,))]
+            cursor.row_factory = None  # plain tuples: sqlite3.Row would cost more than the query here
+            # Run order straight from the covering index jobs_queue, without reading a single row.
+            sql = "SELECT number, seq FROM jobs WHERE state = ? ORDER BY number, seq"
+            running = cursor.execute(sql, (JobState.IN_PROGRESS.value,)).fetchall()
+            pending = cursor.execute(sql, (JobState.PENDING.value,)).fetchall()
+            missing = [seq for _, seq in running + pending if seq not in self._items]
+            if missing:  # after a restart, or jobs another process added; the JSON stays unparsed text
+                rows = cursor.execute(
+                    "SELECT seq, number, id, prompt, extra_data, outputs_to_execute FROM jobs"
+                    " WHERE seq IN (SELECT value FROM json_each(?))",
+                    (_dump(missing),),
+                )
+                self._items.update((seq, QueueItem(*fields)) for seq, *fields in rows)
+            items = {seq: self._items[seq] for _, seq in running + pending}
+            self._items = items  # forget every job that left the queue
+            return [_renumbered(items[s], n) for n, s in running], [_renumbered(items[s], n) for n, s in pending]
 
     def counts(self) -> tuple[int, int]:
         with self._read() as db:
-            # Each count reads its partial index only.
+            # Each count reads the index jobs_queue only.
             row = db.execute(
                 "SELECT (SELECT count(*) FROM jobs WHERE state = 'pending'),"
                 " (SELECT count(*) FROM jobs WHERE state = 'in_progress')"
@@ -337,7 +341,7 @@ class SqliteJobStore:
             return int(db.execute(f"SELECT count(*) FROM jobs WHERE {_HISTORY}").fetchone()[0])
 
     def delete_history(self, ids: Collection[str] | None) -> int:
-        where, args = ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+        where, args = _id_filter(ids)
         with self._write() as db:
             return db.execute(f"DELETE FROM jobs WHERE {_HISTORY}{where}", args).rowcount
 
@@ -377,8 +381,7 @@ class SqliteJobStore:
 
     def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
         with self._write() as db:
-            rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
-            orphans = [_job(r) for r in rows]
+            orphans = [_job(r) for r in db.execute(_IN_STATE, (JobState.IN_PROGRESS.value,))]
             # A job whose cancel was requested is never re-run.
             back = [j for j in orphans if requeue and not j.cancel_requested]
             lowest = db.execute("SELECT min(number) FROM jobs WHERE state = 'pending'").fetchone()[0]

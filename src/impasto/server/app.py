@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from impasto.server.routes import (
 from impasto.server.routes import queue as queue_routes
 from impasto.workers.executor import Executor
 from impasto.workers.nodehost import NodeDefinitions
+
+log = logging.getLogger(__name__)
 
 API_MODULES = (prompt, queue_routes, history, jobs, object_info, ws, users, userdata, files, models, system)
 
@@ -74,8 +78,6 @@ def _extension_dirs() -> dict[str, Path]:
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     """Background work for the app's lifetime: workers, the dispatcher and the node catalog."""
-    import asyncio
-
     catalog = app[CATALOG]
     catalog.load_cached()
     dispatcher = app[DISPATCHER]
@@ -83,16 +85,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     async def start_workers() -> None:
         await executor.start()
-        app[DEVICES] = executor.devices() or app[DEVICES]
+        app[DEVICES][:] = executor.devices() or app[DEVICES]
         dispatcher.kick()
 
     async def warm_catalog() -> None:
         try:
             await catalog.refresh()
         except Exception as exc:  # the node host failed to start: /object_info answers 503 until it does
-            import logging
-
-            logging.getLogger(__name__).error("the node host did not answer: %s", exc)
+            log.error("the node host did not answer: %s", exc)
 
     dispatcher.start()
     tasks = [asyncio.create_task(start_workers()), asyncio.create_task(warm_catalog())]

@@ -213,3 +213,20 @@ def test_migrations_must_be_numbered_in_order(tmp_path):
             migrate(db, [MIGRATIONS[1]])
     finally:
         db.close()
+
+
+def test_queue_items_see_what_another_store_on_the_file_changed(tmp_path):
+    path = tmp_path / "q.db"
+    with SqliteJobStore(path) as mine, SqliteJobStore(path) as theirs:
+        mine.add(new_job("a", 5))
+        assert [i.id for i in mine.queue_items()[1]] == ["a"]
+        theirs.add(new_job("b", 1))
+        theirs.claim_next("w1", 0)
+        theirs.add(new_job("c", 9))
+        theirs.delete_pending(["a"])
+        running, pending = mine.queue_items()
+        assert ([i.id for i in running], [i.id for i in pending]) == (["b"], ["c"])
+        theirs.add(new_job("front", -3))
+        theirs.recover_orphans(requeue=True, now_ms=0)  # b goes back, ahead of the front item
+        running, pending = mine.queue_items()
+        assert running == [] and [(i.id, i.number) for i in pending] == [("b", -4), ("front", -3), ("c", 9)]

@@ -12,6 +12,7 @@ from aiohttp import WSMsgType, web
 from impasto.server.channel import Channel
 from impasto.server.hub import message
 from impasto.server.keys import HUB, SETTINGS, STORE
+from impasto.server.routes.system import server_features
 from impasto.server.routing import add_routes
 from impasto.server.status import queue_counts
 
@@ -22,14 +23,6 @@ routes = web.RouteTableDef()
 
 def setup(app: web.Application) -> None:
     add_routes(app, routes)
-
-
-def server_flags(app: web.Application) -> dict[str, object]:
-    return {
-        "supports_preview_metadata": True,
-        "max_upload_size": app[SETTINGS].max_upload_bytes,
-        "impasto_api_version": 1,
-    }
 
 
 @routes.get("/ws")
@@ -56,7 +49,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if isinstance(parsed, dict) and parsed.get("type") == "feature_flags":
                 flags = parsed.get("data")
                 channel.flags = flags if isinstance(flags, dict) else {}
-                channel.send(message("feature_flags", server_flags(request.app)))
+                channel.send(message("feature_flags", server_features(settings)))
                 if channel.observer:
                     hub.replay(channel, others=True)
         return ws
