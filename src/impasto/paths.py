@@ -136,9 +136,17 @@ class Folders:
         return {"input": self.input, "output": self.output, "temp": self.temp}[kind]
 
 
-def _rebuild_folders(*args: Any) -> Folders:
-    *paths, model_folders, custom_nodes = args
-    return Folders(*paths, model_folders=MappingProxyType(model_folders), custom_nodes=custom_nodes)
+def _rebuild_folders(
+    base: Path,
+    input: Path,
+    output: Path,
+    temp: Path,
+    user: Path,
+    models: Path,
+    model_folders: dict[str, tuple[Path, ...]],
+    custom_nodes: tuple[Path, ...],
+) -> Folders:
+    return Folders(base, input, output, temp, user, models, MappingProxyType(model_folders), custom_nodes)
 
 
 @dataclass(frozen=True, slots=True)

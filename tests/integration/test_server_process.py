@@ -107,11 +107,14 @@ def test_a_killed_server_keeps_its_queue_and_records_the_running_job(tmp_path):
         assert status == 200
         pending = []
         for value in range(3):
-            prompt = {"1": {"class_type": "PrimitiveInt", "inputs": {"value": value}},
-                      "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+            prompt = {
+                "1": {"class_type": "PrimitiveInt", "inputs": {"value": value}},
+                "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+            }
             status, body = server.request("POST", "/prompt", {"prompt": prompt})
             pending.append(body["prompt_id"])
         wait_for(lambda: server.request("GET", "/queue")[1]["queue_running"])
+        assert server.process is not None
         children = children_of(server.process.pid)
         server.kill()
         # Workers and the node host go with the server.

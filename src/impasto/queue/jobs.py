@@ -251,3 +251,22 @@ def front_numbers(numbers: list[float], lowest_pending: float | None) -> list[fl
         return list(numbers)
     count = len(numbers)
     return [lowest_pending - count + i for i in range(count)]
+
+
+def settle_orphans(
+    orphans: list[Job], *, requeue: bool, lowest_pending: float | None, now_ms: int
+) -> list[float | JobResult]:
+    """For each orphan (given in run order): the number it is requeued with, or the result it finishes with.
+
+    Requeued orphans go ahead of every pending job; one whose cancel was requested is never re-run.
+    """
+    back = [job for job in orphans if requeue and not job.cancel_requested]
+    numbers = dict(zip((j.seq for j in back), front_numbers([j.number for j in back], lowest_pending), strict=True))
+    plans: list[float | JobResult] = []
+    for job in orphans:
+        if job.seq in numbers:
+            plans.append(numbers[job.seq])
+        else:
+            messages = orphan_messages(job.id, job.started_ms, now_ms)
+            plans.append(JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED))
+    return plans

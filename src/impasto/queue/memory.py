@@ -2,7 +2,9 @@
 
 Rows are `Job` records keyed by `seq`. JSON values are copied through a JSON round trip on the way in and on
 the way out, so callers never share a dict with the store and see the same normalisation as with SQLite
-(tuples become lists, keys become strings). One lock makes each method atomic.
+(tuples become lists, keys become strings). The prompt, extra_data and outputs_to_execute of a row never
+change, so their JSON text is kept from `add` on: it serves `queue_items` and every copy handed out. One lock
+makes each method atomic.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from impasto.queue.jobs import (
     ACTIVE_STATES,
     HISTORY_STATES,
     REMOVED_REASON,
-    SERVER_RESTARTED,
     SORT_KEYS,
     Cancelled,
     CancelOutcome,
@@ -30,8 +31,7 @@ from impasto.queue.jobs import (
     QueueItem,
     check_page,
     checked_result,
-    front_numbers,
-    orphan_messages,
+    settle_orphans,
     states_for,
     summarize,
 )
@@ -76,17 +76,19 @@ class MemoryJobStore:
         # Every method holds the lock for its whole body: that is this store's transaction.
         self._lock = threading.Lock()
         self._rows: dict[int, Job] = {}
+        self._texts: dict[int, tuple[str, str, str]] = {}  # seq -> prompt, extra_data, outputs_to_execute JSON
         self._next_number = 0
         self._last_seq = 0
         self._last_finished_seq = 0
         self._paused = False
 
     def _out(self, job: Job) -> Job:
+        prompt, extra_data, outputs_to_execute = self._texts[job.seq]
         return replace(
             job,
-            prompt=_clone(job.prompt),
-            extra_data=_clone(job.extra_data),
-            outputs_to_execute=_clone(job.outputs_to_execute),
+            prompt=json.loads(prompt),
+            extra_data=json.loads(extra_data),
+            outputs_to_execute=json.loads(outputs_to_execute),
             outputs=_clone(job.outputs),
             meta=_clone(job.meta),
             messages=_clone(job.messages),
@@ -107,6 +109,7 @@ class MemoryJobStore:
     def _drop(self, jobs: Iterable[Job]) -> None:
         for job in list(jobs):
             del self._rows[job.seq]
+            del self._texts[job.seq]
 
     def _prune(self) -> None:
         history = sorted(
@@ -151,14 +154,15 @@ class MemoryJobStore:
                 raise DuplicateJobError(job.id)
             self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
             self._last_seq += 1
+            texts = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
             stored = Job(
                 id=job.id,
                 number=job.number,
                 seq=self._last_seq,
                 state=JobState.PENDING,
-                prompt=_clone(job.prompt),
-                extra_data=_clone(job.extra_data),
-                outputs_to_execute=_clone(job.outputs_to_execute),
+                prompt={},  # never read: copies handed out are parsed from the texts
+                extra_data={},
+                outputs_to_execute=[],
                 client_id=job.client_id,
                 created_ms=job.created_ms,
                 started_ms=None,
@@ -175,6 +179,7 @@ class MemoryJobStore:
                 finished_seq=None,
             )
             self._rows[stored.seq] = stored
+            self._texts[stored.seq] = texts
             return self._out(stored)
 
     def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
@@ -240,14 +245,9 @@ class MemoryJobStore:
             return [self._out(job) for job in self._in_state({JobState.IN_PROGRESS})]
 
     def queue_items(self) -> tuple[list[QueueItem], list[QueueItem]]:
-        def item(job: Job) -> QueueItem:
-            return QueueItem(
-                job.number, job.id, _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
-            )
-
         with self._lock:
-            running = [item(job) for job in self._in_state({JobState.IN_PROGRESS})]
-            return running, [item(job) for job in self._in_state({JobState.PENDING})]
+            running = [QueueItem(j.number, j.id, *self._texts[j.seq]) for j in self._in_state({JobState.IN_PROGRESS})]
+            return running, [QueueItem(j.number, j.id, *self._texts[j.seq]) for j in self._in_state({JobState.PENDING})]
 
     def counts(self) -> tuple[int, int]:
         with self._lock:
@@ -294,23 +294,23 @@ class MemoryJobStore:
                 if job.state in states and (workflow_id is None or job.workflow_id == workflow_id)
             ]
             matched.sort(key=_SORT[sort_by], reverse=descending)
-            return [summarize(self._out(job)) for job in _page(matched, offset, limit)], len(matched)
+            page = _page(matched, offset, limit)
+            return [summarize(replace(j, outputs=_clone(j.outputs), messages=_clone(j.messages))) for j in page], len(
+                matched
+            )
 
     def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
         with self._lock:
             orphans = self._in_state({JobState.IN_PROGRESS})
-            back = [job for job in orphans if requeue and not job.cancel_requested]
             lowest = min((job.number for job in self._in_state({JobState.PENDING})), default=None)
-            numbers = dict(zip((j.seq for j in back), front_numbers([j.number for j in back], lowest), strict=True))
+            plans = settle_orphans(orphans, requeue=requeue, lowest_pending=lowest, now_ms=now_ms)
             recovered = []
-            for job in orphans:
-                if job.seq in numbers:
-                    changes: dict[str, Any] = {"number": numbers[job.seq], "worker_id": None, "started_ms": None}
-                    recovered.append(self._change(job, state=JobState.PENDING, cancel_requested=False, **changes))
+            for job, plan in zip(orphans, plans, strict=True):
+                if isinstance(plan, JobResult):
+                    recovered.append(self._finish_row(job, plan))
                 else:
-                    messages = orphan_messages(job.id, job.started_ms, now_ms)
-                    result = JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED)
-                    recovered.append(self._finish_row(job, result))
+                    changes: dict[str, Any] = {"number": plan, "worker_id": None, "started_ms": None}
+                    recovered.append(self._change(job, state=JobState.PENDING, cancel_requested=False, **changes))
             return [self._out(job) for job in recovered]
 
     def set_paused(self, paused: bool) -> None:
@@ -324,3 +324,4 @@ class MemoryJobStore:
     def close(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._texts.clear()

@@ -16,14 +16,12 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from impasto.protocol.events import EventType
 from impasto.queue.jobs import (
     HISTORY_STATES,
     REMOVED_REASON,
-    SERVER_RESTARTED,
     SORT_KEYS,
     Cancelled,
     CancelOutcome,
@@ -36,9 +34,8 @@ from impasto.queue.jobs import (
     QueueItem,
     check_page,
     checked_result,
-    front_numbers,
     message_data,
-    orphan_messages,
+    settle_orphans,
     states_for,
 )
 from impasto.queue.migrations import migrate
@@ -73,6 +70,7 @@ def _connect(path: Path | None) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous = NORMAL")
         # Another process holding the write lock makes BEGIN IMMEDIATE wait up to 5 s instead of failing.
         db.execute("PRAGMA busy_timeout = 5000")
+        # No foreign keys yet; enforced from the start so a later migration that adds one cannot be bypassed.
         db.execute("PRAGMA foreign_keys = ON")
         migrate(db)
     except BaseException:
@@ -238,24 +236,20 @@ class SqliteJobStore:
             if found is None:
                 return Cancelled(CancelOutcome.UNKNOWN, None, None)
             job = _job(found)
-            if job.state is JobState.PENDING:
-                changed = db.execute(
-                    "UPDATE jobs SET state = 'removed', stop_reason = ?, version = version + 1 WHERE seq = ?"
-                    f" RETURNING {_COLUMNS}",
-                    (REMOVED_REASON, job.seq),
-                ).fetchone()
-                self._prune(db, tombstones=True)
-                self._items.pop(job.seq, None)
-                return Cancelled(CancelOutcome.CANCELLED, _job(changed), job.state)
-            if job.state is JobState.IN_PROGRESS and not job.cancel_requested:
-                changed = db.execute(
-                    f"UPDATE jobs SET cancel_requested = 1, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
-                    (job.seq,),
-                ).fetchone()
-                return Cancelled(CancelOutcome.CANCELLED, _job(changed), job.state)
             if job.state in HISTORY_STATES:
                 return Cancelled(CancelOutcome.ALREADY_FINISHED, job, job.state)
-            return Cancelled(CancelOutcome.CANCELLED, job, job.state)
+            if job.state is JobState.PENDING:
+                change = f"state = 'removed', stop_reason = '{REMOVED_REASON}'"
+            elif job.state is JobState.IN_PROGRESS and not job.cancel_requested:
+                change = "cancel_requested = 1"  # the worker sees it and stops; finish records how it ended
+            else:  # removed earlier, or its stop already requested: nothing changes
+                return Cancelled(CancelOutcome.CANCELLED, job, job.state)
+            sql = f"UPDATE jobs SET {change}, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}"
+            changed = _job(db.execute(sql, (job.seq,)).fetchone())
+            if job.state is JobState.PENDING:
+                self._items.pop(job.seq, None)
+                self._prune(db, tombstones=True)
+            return Cancelled(CancelOutcome.CANCELLED, changed, job.state)
 
     def request_interrupt(self, job_id: str | None) -> list[Job]:
         where, args = ("", ()) if job_id is None else (" AND id = ?", (job_id,))
@@ -382,24 +376,20 @@ class SqliteJobStore:
     def recover_orphans(self, *, requeue: bool, now_ms: int) -> list[Job]:
         with self._write() as db:
             orphans = [_job(r) for r in db.execute(_IN_STATE, (JobState.IN_PROGRESS.value,))]
-            # A job whose cancel was requested is never re-run.
-            back = [j for j in orphans if requeue and not j.cancel_requested]
             lowest = db.execute("SELECT min(number) FROM jobs WHERE state = 'pending'").fetchone()[0]
-            numbers = dict(zip((j.seq for j in back), front_numbers([j.number for j in back], lowest), strict=True))
-            recovered: dict[int, Job] = {}
-            for job in orphans:
-                if job.seq in numbers:
-                    row = db.execute(
-                        "UPDATE jobs SET state = 'pending', number = ?, worker_id = NULL, started_ms = NULL,"
-                        f" cancel_requested = 0, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
-                        (numbers[job.seq], job.seq),
-                    ).fetchone()
-                    recovered[job.seq] = _job(row)
-                else:
-                    messages = orphan_messages(job.id, job.started_ms, now_ms)
-                    result = JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED)
-                    recovered[job.seq] = self._finish_row(db, job.seq, job.id, result)
-            return [recovered[j.seq] for j in orphans]
+            recovered = []
+            plans = settle_orphans(orphans, requeue=requeue, lowest_pending=lowest, now_ms=now_ms)
+            for job, plan in zip(orphans, plans, strict=True):
+                if isinstance(plan, JobResult):
+                    recovered.append(self._finish_row(db, job.seq, job.id, plan))
+                    continue
+                row = db.execute(
+                    "UPDATE jobs SET state = 'pending', number = ?, worker_id = NULL, started_ms = NULL,"
+                    f" cancel_requested = 0, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
+                    (plan, job.seq),
+                ).fetchone()
+                recovered.append(_job(row))
+            return recovered
 
     def set_paused(self, paused: bool) -> None:
         with self._write() as db:
@@ -418,7 +408,5 @@ class SqliteJobStore:
     def __enter__(self) -> SqliteJobStore:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

@@ -27,7 +27,8 @@ class Catalog:
         self._entries: dict[str, CatalogEntryJson] = {}
         self.defs: dict[str, NodeDef] = {}
         self._lock = asyncio.Lock()
-        self.ready = asyncio.Event()
+        self.ready = asyncio.Event()  # some catalog is held (saved or fresh)
+        self.host_answered = False  # the node host has answered at least once
 
     def load_cached(self) -> bool:
         """Serve the catalog a previous run saved, until the node host answers."""
@@ -44,6 +45,7 @@ class Catalog:
     async def refresh(self) -> None:
         async with self._lock:
             entries = await asyncio.to_thread(self._host.catalog)
+            self.host_answered = True
             self._set(entries)
             if self._cache_file is not None:
                 await asyncio.to_thread(_write_atomic, self._cache_file, json.dumps(entries))

@@ -5,6 +5,7 @@ This is the only module of `workers` that imports node code.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
@@ -136,6 +137,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
                 return
 
     threading.Thread(target=control, name="impasto-worker-control", daemon=True).start()
+    loop = asyncio.Runner()  # one event loop for every job: starting a loop per job costs more than a tiny job
     send(
         WorkerReady(
             worker_id,
@@ -155,6 +157,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
     while True:
         spec = jobs.get()
         if spec is None:
+            loop.close()
             return
         token = state.begin(spec.job_id)
 
@@ -166,7 +169,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
 
         request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
         try:
-            result = runner.engine.run_sync(request, sink, token)
+            result = loop.run(runner.engine.run(request, sink, token))
             finished = JobFinished(
                 spec.job_id,
                 result.status.value,

@@ -22,6 +22,8 @@ def setup(app: web.Application) -> None:
 async def _fresh(app: web.Application) -> None:
     """Refresh (file-dependent combo lists are live); a host that is not up yet leaves the saved catalog."""
     catalog = app[CATALOG]
+    if catalog.ready.is_set() and not catalog.host_answered:
+        return  # a restart: the saved catalog answers until the node host is up (it is starting already)
     try:
         await catalog.refresh()
     except NodeHostUnavailable as exc:
