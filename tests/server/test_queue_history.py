@@ -160,3 +160,31 @@ async def test_jobs_cancel_endpoints(client, executor):
 async def test_free_reaches_the_workers(client, executor):
     assert (await client.post("/free", json={"unload_models": True, "free_memory": True})).status == 200
     assert executor.freed == [(True, True)]
+
+
+async def test_pause_holds_pending_jobs_and_resume_runs_them(client, connect):
+    socket = await connect("c1")
+    paused = await (await client.post("/api/impasto/queue/pause")).json()
+    assert paused["paused"] is True and paused["was_paused"] is False
+    again = await (await client.post("/api/impasto/queue/pause")).json()
+    assert again["was_paused"] is True and again["seq"] == paused["seq"]
+    held = await post(client, tiny(1), client_id="c1")
+    status = await socket.until(
+        lambda m: m["type"] == "status" and m["data"]["status"]["exec_info"]["impasto"]["pending"] == 1
+    )
+    assert status[-1]["data"]["status"]["exec_info"]["impasto"]["paused"] is True
+    queue = await (await client.get("/queue")).json()
+    assert [i[1] for i in queue["queue_pending"]] == [held] and queue["queue_running"] == []
+    resumed = await (await client.post("/api/impasto/queue/resume")).json()
+    assert resumed == {"paused": False, "was_paused": True, "seq": resumed["seq"]}
+    assert resumed["seq"] > paused["seq"]
+    await socket.run_end(held)
+
+
+async def test_health_and_readiness(client):
+    health = await (await client.get("/api/impasto/health")).json()
+    assert health["status"] == "ok" and health["uptime_ms"] >= 0
+    ready = await client.get("/api/impasto/ready")
+    body = await ready.json()
+    assert set(body["checks"]) == {"store", "nodes", "workers", "queue"}
+    assert body["checks"]["store"] == "ok"

@@ -77,6 +77,7 @@ def _v1_tables(db: sqlite3.Connection) -> None:
     # Counters that must outlive every row: the priority counter and the completion order.
     db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
     db.execute("INSERT INTO counters (name, value) VALUES ('number', 0), ('finished_seq', 0)")
+    # Queue settings that survive a restart: the paused flag.
     db.execute("CREATE TABLE settings (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
     db.execute("INSERT INTO settings (name, value) VALUES ('paused', 0)")
 

@@ -214,7 +214,7 @@ class SqliteJobStore:
     def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
         with self._write() as db:
             # Pick and mark in one statement inside the write lock: no other claim can see this row as pending.
-            # The subquery reads jobs_pending in run order; the paused flag is checked in the same statement.
+            # The subquery reads jobs_queue in run order; the paused flag is checked in the same statement.
             row = db.execute(
                 "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"
                 " WHERE seq = (SELECT seq FROM jobs WHERE state = 'pending' ORDER BY number, seq LIMIT 1)"

@@ -30,13 +30,27 @@ from impasto.server.routes import (
     users,
     ws,
 )
+from impasto.server.routes import impasto as impasto_routes
 from impasto.server.routes import queue as queue_routes
 from impasto.workers.executor import Executor
 from impasto.workers.nodehost import NodeDefinitions
 
 log = logging.getLogger(__name__)
 
-API_MODULES = (prompt, queue_routes, history, jobs, object_info, ws, users, userdata, files, models, system)
+API_MODULES = (
+    prompt,
+    queue_routes,
+    history,
+    jobs,
+    object_info,
+    ws,
+    impasto_routes,
+    users,
+    userdata,
+    files,
+    models,
+    system,
+)
 
 
 def create_app(settings: Settings, store: JobStore, executor: Executor, node_host: NodeDefinitions) -> web.Application:

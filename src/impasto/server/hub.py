@@ -58,6 +58,11 @@ class Hub:
         self._runs: dict[str, _RunState] = {}
         self._seq = 0
 
+    @property
+    def seq(self) -> int:
+        """The queue sequence number: increases with every announced change."""
+        return self._seq
+
     def _status_data(self, counts: QueueCounts) -> dict[str, Any]:
         info = {"pending": counts.pending, "running": counts.running, "paused": counts.paused, "seq": self._seq}
         return {"status": {"exec_info": {"queue_remaining": counts.pending + counts.running, "impasto": info}}}
