@@ -139,3 +139,24 @@ def test_a_killed_server_keeps_its_queue_and_records_the_running_job(tmp_path):
         assert body["number"] > 3  # the counter continued
     finally:
         restarted.stop()
+
+
+def test_an_interrupt_reaches_the_job_in_its_worker_process(tmp_path):
+    chain = {"1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 4, "color": 0}}}
+    for i in range(2, 60):
+        chain[str(i)] = {
+            "class_type": "ImageBlur",
+            "inputs": {"image": [str(i - 1), 0], "blur_radius": 15, "sigma": 1.0},
+        }
+    chain["out"] = {"class_type": "PreviewImage", "inputs": {"images": ["59", 0]}}
+    server = ServerProcess(tmp_path / "base").start()
+    try:
+        _, running = server.request("POST", "/prompt", {"prompt": chain})
+        _, after = server.request("POST", "/prompt", {"prompt": SAVE})
+        wait_for(lambda: server.request("GET", "/queue")[1]["queue_running"])
+        assert server.request("POST", "/interrupt", {"prompt_id": running["prompt_id"]})[0] == 200
+        entry = wait_for(lambda: finished(server, running["prompt_id"]))
+        assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+        assert wait_for(lambda: finished(server, after["prompt_id"]))["status"]["status_str"] == "success"
+    finally:
+        server.stop()
