@@ -11,8 +11,8 @@ from typing import Any
 
 from impasto.protocol.events import EventType
 from impasto.queue import Job, JobResult, JobState, JobStore
-from impasto.server.hub import Hub
-from impasto.server.status import announce
+from impasto.server.hub import Hub, QueueCounts
+from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
 from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
 
@@ -61,13 +61,14 @@ class Dispatcher:
             await self._wake.wait()
             self._wake.clear()
             while self.executor.idle():
-                job = await asyncio.to_thread(self.store.claim_next, "local", now_ms())
-                if job is None:
+                claimed = await asyncio.to_thread(self._claim)
+                if claimed is None:
                     break
+                job, counts = claimed
                 self._starting.add(job.id)
                 self._running[job.id] = job
                 self.hub.run_started(job.id, job.client_id)
-                await announce(self.store, self.hub)
+                self.hub.status(counts)
                 spec = JobSpec(
                     job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {})
                 )
@@ -76,6 +77,11 @@ class Dispatcher:
                 if job.cancel_requested or job.id in self._cancel_after_start:
                     self._cancel_after_start.discard(job.id)
                     self.executor.interrupt(job.id)
+
+    def _claim(self) -> tuple[Job, QueueCounts] | None:
+        # One thread hop for the claim and the counts its `status` announces.
+        job = self.store.claim_next("local", now_ms())
+        return None if job is None else (job, read_counts(self.store))
 
     async def _message_loop(self) -> None:
         async for item in self.executor.messages():
@@ -130,9 +136,14 @@ class Dispatcher:
     ) -> None:
         status_str = "success" if state is JobState.COMPLETED else "error"
         result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason)
-        await asyncio.to_thread(self.store.finish, job_id, result)
+
+        def finish() -> QueueCounts:
+            self.store.finish(job_id, result)
+            return read_counts(self.store)
+
+        counts = await asyncio.to_thread(finish)
         self._running.pop(job_id, None)
         self.sensitive.pop(job_id, None)
-        await announce(self.store, self.hub)
+        self.hub.status(counts)
         self.hub.run_finished(job_id)
         self.kick()

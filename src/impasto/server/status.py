@@ -8,12 +8,14 @@ from impasto.queue import JobStore
 from impasto.server.hub import Hub, QueueCounts
 
 
-async def queue_counts(store: JobStore) -> QueueCounts:
-    def read() -> QueueCounts:
-        pending, running = store.counts()
-        return QueueCounts(pending, running, store.is_paused())
+def read_counts(store: JobStore) -> QueueCounts:
+    """The counts `status` carries (blocking: call it inside the thread that changed the queue)."""
+    pending, running = store.counts()
+    return QueueCounts(pending, running, store.is_paused())
 
-    return await asyncio.to_thread(read)
+
+async def queue_counts(store: JobStore) -> QueueCounts:
+    return await asyncio.to_thread(read_counts, store)
 
 
 async def announce(store: JobStore, hub: Hub) -> None:

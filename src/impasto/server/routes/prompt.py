@@ -6,20 +6,24 @@ import asyncio
 import copy
 import json
 import logging
+import math
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
+from impasto.graph.catalog import NodeDef
 from impasto.graph.validate import ValidationResult, validate_prompt
 from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
 from impasto.queue import DuplicateJobError, NewJob
 from impasto.server.errors import ApiError
+from impasto.server.hub import QueueCounts
 from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
 from impasto.server.routing import add_routes
-from impasto.server.status import announce
-from impasto.workers.nodehost import NodeHostUnavailable
+from impasto.server.status import read_counts
+from impasto.workers.nodehost import NodeDefinitions, NodeHostUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,20 @@ async def post_prompt(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise rejected(400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body must be a JSON object", ""))
     number = _number(body) if "number" in body else None
-    if number is None:
-        # ComfyUI takes the counter before validation, so rejected prompts also use a number.
-        counter = await asyncio.to_thread(store.next_number)
-        number = float(-counter if body.get("front") else counter)
+    front = bool(body.get("front"))
+    try:
+        return await _queue(request, body, number, front)
+    except ApiError:
+        if number is None:
+            # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
+            # accepted one takes it together with its insert (one thread hop less on the hot path).
+            await asyncio.to_thread(store.next_number)
+        raise
+
+
+async def _queue(request: web.Request, body: dict[str, Any], number: float | None, front: bool) -> web.Response:
+    app = request.app
+    store = app[STORE]
     if "prompt" not in body:
         raise rejected(400, error_info(PromptErrorType.NO_PROMPT, "No prompt provided", "No prompt provided"))
     prompt_id = _prompt_id(body.get("prompt_id"))
@@ -86,25 +100,22 @@ async def post_prompt(request: web.Request) -> web.Response:
         status = 400
         raise rejected(status, validation.error, dict(validation.node_errors))
     extra_data, sensitive = _extra_data(body, request)
-    settings = app[SETTINGS]
-    pending, _running = await asyncio.to_thread(store.counts)
-    if pending >= settings.max_queue_size:
-        raise rejected(
-            429,
-            error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(settings.max_queue_size)),
-        )
-    job = NewJob(
-        id=prompt_id,
-        number=number,
-        prompt=dict(validation.prompt),
-        extra_data=extra_data,
-        outputs_to_execute=validation.outputs,
-        client_id=extra_data.get("client_id"),
-        created_ms=extra_data["create_time"],
-        workflow_id=_workflow_id(extra_data),
-    )
+    limit = app[SETTINGS].max_queue_size
+
+    def enqueue() -> tuple[float, QueueCounts] | None:
+        # One thread hop: the queue-size check, the number, the insert and the counts for `status`.
+        pending, _running = store.counts()
+        if pending >= limit:
+            return None
+        taken = number
+        if taken is None:
+            counter = store.next_number()
+            taken = float(-counter if front else counter)
+        store.add(_job(prompt_id, taken, validation, extra_data))
+        return taken, read_counts(store)
+
     try:
-        await asyncio.to_thread(store.add, job)
+        queued = await asyncio.to_thread(enqueue)
     except DuplicateJobError:
         raise rejected(
             409,
@@ -115,13 +126,29 @@ async def post_prompt(request: web.Request) -> web.Response:
                 prompt_id=prompt_id,
             ),
         ) from None
+    if queued is None:
+        raise rejected(429, error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(limit)))
+    taken, counts = queued
     dispatcher = app[DISPATCHER]
     if sensitive:
         dispatcher.sensitive[prompt_id] = sensitive
-    await announce(app[STORE], app[HUB])
+    app[HUB].status(counts)
     dispatcher.kick()
-    number_out: float | int = int(number) if float(number).is_integer() else number
+    number_out: float | int = int(taken) if float(taken).is_integer() else taken
     return web.json_response({"prompt_id": prompt_id, "number": number_out, "node_errors": validation.node_errors})
+
+
+def _job(prompt_id: str, number: float, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
+    return NewJob(
+        id=prompt_id,
+        number=number,
+        prompt=dict(validation.prompt),
+        extra_data=extra_data,
+        outputs_to_execute=validation.outputs,
+        client_id=extra_data.get("client_id"),
+        created_ms=extra_data["create_time"],
+        workflow_id=_workflow_id(extra_data),
+    )
 
 
 async def _validate(app: web.Application, prompt: Any, targets: list[str] | None) -> ValidationResult:
@@ -130,13 +157,36 @@ async def _validate(app: web.Application, prompt: Any, targets: list[str] | None
     if not catalog.ready.is_set():
         await _refresh(app)
     try:
-        result = await asyncio.to_thread(validate_prompt, prompt, catalog.defs, host.validate, targets)
+        result = await _run_validation(prompt, catalog.defs, host, targets)
         if _maybe_stale(result):
             await _refresh(app)
-            result = await asyncio.to_thread(validate_prompt, prompt, catalog.defs, host.validate, targets)
+            result = await _run_validation(prompt, catalog.defs, host, targets)
     except NodeHostUnavailable as exc:
         raise ApiError(503, {"error": f"node definitions are unavailable: {exc}"}) from exc
     return result
+
+
+INLINE_NODES = 300  # a prompt this small without VALIDATE_INPUTS validates in well under a millisecond
+
+
+async def _run_validation(
+    prompt: Any, defs: Mapping[str, NodeDef], host: NodeDefinitions, targets: list[str] | None
+) -> ValidationResult:
+    """Validate on the loop when it is pure CPU work on a small prompt; in a thread when node code is asked."""
+    if _needs_no_node_code(prompt, defs):
+        return validate_prompt(prompt, defs, host.validate, targets)
+    return await asyncio.to_thread(validate_prompt, prompt, defs, host.validate, targets)
+
+
+def _needs_no_node_code(prompt: Any, defs: Mapping[str, NodeDef]) -> bool:
+    if not isinstance(prompt, dict) or len(prompt) > INLINE_NODES:
+        return False
+    for node in prompt.values():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        node_def = defs.get(class_type) if isinstance(class_type, str) else None
+        if node_def is None or node_def.validate is not None:
+            return False
+    return True
 
 
 async def _refresh(app: web.Application) -> None:
@@ -155,14 +205,15 @@ def _maybe_stale(result: ValidationResult) -> bool:
 
 def _number(body: dict[str, Any]) -> float | None:
     value: Any = body.get("number")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            return float(value)  # ComfyUI: float(number); numeric strings pass
-        except (TypeError, ValueError):
-            raise rejected(
-                400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "number must be a number", repr(value))
-            ) from None
-    return float(value)
+    try:
+        number = float(value)  # ComfyUI: float(number); numeric strings pass
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise rejected(
+            400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "number must be a finite number", repr(value))
+        )
+    return number
 
 
 def _prompt_id(value: Any) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
@@ -22,9 +21,10 @@ def setup(app: web.Application) -> None:
 
 
 def _item(item: QueueItem) -> str:
-    # Built from the stored JSON text: no prompt is parsed to list a long queue.
+    # Built from the stored JSON text: no prompt is parsed to list a long queue. Numbers are finite and ids
+    # canonical UUIDs (both checked at submission), so they need no JSON escaping.
     number = int(item.number) if float(item.number).is_integer() else item.number
-    return f"[{json.dumps(number)},{json.dumps(item.id)},{item.prompt_json},{item.extra_data_json},{item.outputs_json}]"
+    return f'[{number!r},"{item.id}",{item.prompt_json},{item.extra_data_json},{item.outputs_json}]'
 
 
 @routes.get("/queue")
