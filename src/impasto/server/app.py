@@ -64,7 +64,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
     app[NODE_HOST] = node_host
     hub = Hub()
     app[HUB] = hub
-    app[DISPATCHER] = Dispatcher(store, executor, hub)
+    app[DISPATCHER] = Dispatcher(store, executor, hub, interrupt_grace=settings.interrupt_grace)
     app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
     app[DEVICES] = [
         {

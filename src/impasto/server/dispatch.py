@@ -1,15 +1,22 @@
 """The dispatcher: hands pending jobs to idle workers and turns what workers report into stored state and
 socket messages. Every job state change is committed to the store before it is announced.
+
+Stopping a job: a cooperative cancel reaches the job's token in its worker; if the job has not ended
+`interrupt_grace` seconds later, the worker is killed (escalation). A force stop kills it at once. Either
+way the server records the job from the events it received (so history stays right when a worker dies),
+sends the closing messages itself, and the executor starts a fresh worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
-from impasto.protocol.events import EventType
+from impasto.protocol.events import EventType, NodeState
 from impasto.queue import Job, JobResult, JobState, JobStore
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
@@ -19,22 +26,39 @@ from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec,
 log = logging.getLogger(__name__)
 
 _FINAL_STATES = {"success": JobState.COMPLETED, "error": JobState.FAILED, "interrupted": JobState.CANCELLED}
+_RECORDED = {EventType.EXECUTION_START.value, EventType.EXECUTION_CACHED.value}
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@dataclass(slots=True)
+class _Track:
+    """What the server saw of a running job: enough to write its history if its worker dies."""
+
+    job: Job
+    messages: list[list[Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    finished: list[str] = field(default_factory=list)
+    node: str | None = None
+    stop_reason: str | None = None  # set when the server kills the worker on purpose
+    grace: asyncio.TimerHandle | None = None
+    ended: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
 class Dispatcher:
-    def __init__(self, store: JobStore, executor: Executor, hub: Hub) -> None:
+    def __init__(self, store: JobStore, executor: Executor, hub: Hub, *, interrupt_grace: float = 5.0) -> None:
         self.store = store
         self.executor = executor
         self.hub = hub
+        self.interrupt_grace = interrupt_grace
         self.sensitive: dict[str, dict[str, str]] = {}  # job id -> auth values, in memory only
         self._wake = asyncio.Event()
         self._starting: set[str] = set()  # claimed, not yet handed to a worker
         self._cancel_after_start: set[str] = set()
-        self._running: dict[str, Job] = {}
+        self._running: dict[str, _Track] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -49,12 +73,43 @@ class Dispatcher:
         """Something changed (a submission, a finished job, resume): look for work."""
         self._wake.set()
 
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._running
+
     def interrupt(self, job_id: str) -> None:
-        """Deliver a recorded cancel to the job's worker (later, if the job is between claim and start)."""
+        """Deliver a recorded cancel to the job's worker, and kill the worker if the job ignores it."""
         if job_id in self._starting:
             self._cancel_after_start.add(job_id)
-        else:
-            self.executor.interrupt(job_id)
+            return
+        self.executor.interrupt(job_id)
+        track = self._running.get(job_id)
+        if track is not None and track.grace is None:
+            loop = asyncio.get_running_loop()
+            track.grace = loop.call_later(self.interrupt_grace, self._kill, job_id, "escalated")
+
+    async def force_stop(self, job_id: str) -> bool:
+        """Kill the job's worker now; returns once the job is recorded as interrupted (False: not running)."""
+        track = self._running.get(job_id)
+        if track is None:
+            return False
+        self._kill(job_id, "force_stopped")
+        await asyncio.shield(track.ended)
+        return True
+
+    async def wait_finished(self, job_id: str, timeout: float) -> None:
+        """Until the running job is recorded as terminal, or the timeout passes."""
+        track = self._running.get(job_id)
+        if track is not None and timeout > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(track.ended), timeout)
+
+    def _kill(self, job_id: str, reason: str) -> None:
+        track = self._running.get(job_id)
+        if track is None or track.stop_reason is not None:
+            return
+        log.warning("prompt %s: stopping its worker (%s)", job_id, reason)
+        track.stop_reason = reason
+        self.executor.interrupt(job_id, force=True)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -66,7 +121,7 @@ class Dispatcher:
                     break
                 job, counts = claimed
                 self._starting.add(job.id)
-                self._running[job.id] = job
+                self._running[job.id] = _Track(job)
                 self.hub.run_started(job.id, job.client_id)
                 self.hub.status(counts)
                 spec = JobSpec(
@@ -76,7 +131,7 @@ class Dispatcher:
                 self._starting.discard(job.id)
                 if job.cancel_requested or job.id in self._cancel_after_start:
                     self._cancel_after_start.discard(job.id)
-                    self.executor.interrupt(job.id)
+                    self.interrupt(job.id)
 
     def _claim(self) -> tuple[Job, QueueCounts] | None:
         # One thread hop for the claim and the counts its `status` announces.
@@ -92,38 +147,84 @@ class Dispatcher:
 
     async def _handle(self, item: Any) -> None:
         if isinstance(item, JobEvent):
+            track = self._running.get(item.job_id)
+            if track is None or track.stop_reason is not None:
+                return  # a job being killed: nothing more of it is delivered
+            self._observe(track, item)
             self.hub.run_event(item.job_id, item.type, item.data)
         elif isinstance(item, JobPreview):
-            self.hub.run_preview(item.job_id, item.node_id, item.image_format, item.image)
+            track = self._running.get(item.job_id)
+            if track is not None and track.stop_reason is None:
+                self.hub.run_preview(item.job_id, item.node_id, item.image_format, item.image)
         elif isinstance(item, JobFinished):
+            track = self._running.get(item.job_id)
+            if track is None or track.stop_reason is not None:
+                return
             state = _FINAL_STATES.get(item.status, JobState.FAILED)
-            await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, None)
+            reason = "interrupted" if state is JobState.CANCELLED else ("error" if state is JobState.FAILED else None)
+            await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, reason)
         elif isinstance(item, WorkerGone):
             if item.job_id is not None and item.job_id in self._running:
-                await self._worker_crashed(item)
+                await self._worker_gone(item)
             self.kick()
         else:
             self.kick()
 
-    async def _worker_crashed(self, gone: WorkerGone) -> None:
+    @staticmethod
+    def _observe(track: _Track, event: JobEvent) -> None:
+        data = event.data
+        if event.type in _RECORDED:
+            track.messages.append([event.type, dict(data)])
+        elif event.type == EventType.EXECUTING.value and data.get("node") is not None:
+            track.node = str(data["node"])
+        elif event.type == EventType.EXECUTED.value and data.get("output") is not None:
+            node = str(data.get("node"))
+            track.outputs[node] = data["output"]
+            track.meta[node] = {
+                "node_id": node,
+                "display_node": data.get("display_node", node),
+                "parent_node": None,
+                "real_node_id": node,
+            }
+        elif event.type == EventType.PROGRESS_STATE.value:
+            for node_id, state in data.get("nodes", {}).items():
+                if state.get("state") == NodeState.FINISHED.value and node_id not in track.finished:
+                    track.finished.append(node_id)
+
+    async def _worker_gone(self, gone: WorkerGone) -> None:
+        """The job's worker exited: killed on purpose (interrupted), or crashed (failed)."""
         job_id = gone.job_id
         assert job_id is not None
-        job = self._running[job_id]
-        data: dict[str, Any] = {
-            "prompt_id": job_id,
-            "node_id": None,
-            "node_type": None,
-            "executed": [],
-            "exception_message": f"The worker process exited unexpectedly (exit code {gone.exitcode}).\n",
-            "exception_type": "impasto.WorkerCrashed",
-            "traceback": [],
-            "current_inputs": {},
-            "current_outputs": list(job.prompt),
-            "timestamp": now_ms(),
-        }
-        self.hub.run_event(job_id, EventType.EXECUTION_ERROR.value, data)
-        messages: list[list[Any]] = [[EventType.EXECUTION_ERROR.value, data]]
-        await self._finish(job_id, JobState.FAILED, {}, {}, messages, "worker_crashed")
+        track = self._running[job_id]
+        node = track.node
+        real = node.split(".", 1)[0] if node is not None else None
+        node_type = track.job.prompt.get(real, {}).get("class_type") if real is not None else None
+        if track.stop_reason is not None:
+            data: dict[str, Any] = {
+                "prompt_id": job_id,
+                "node_id": real,
+                "node_type": node_type,
+                "executed": list(track.finished),
+                "timestamp": now_ms(),
+            }
+            event, state = EventType.EXECUTION_INTERRUPTED.value, JobState.CANCELLED
+        else:
+            data = {
+                "prompt_id": job_id,
+                "node_id": real,
+                "node_type": node_type,
+                "executed": list(track.finished),
+                "exception_message": f"The worker process exited unexpectedly ({_exit_text(gone.exitcode)}).\n",
+                "exception_type": "impasto.WorkerCrashed",
+                "traceback": [],
+                "current_inputs": {},
+                "current_outputs": list(track.job.prompt),
+                "timestamp": now_ms(),
+            }
+            event, state = EventType.EXECUTION_ERROR.value, JobState.FAILED
+        self.hub.run_event(job_id, event, data)
+        messages = [*track.messages, [event, data]]
+        await self._finish(job_id, state, track.outputs, track.meta, messages, track.stop_reason or "worker_crashed")
 
     async def _finish(
         self,
@@ -142,8 +243,21 @@ class Dispatcher:
             return read_counts(self.store)
 
         counts = await asyncio.to_thread(finish)
-        self._running.pop(job_id, None)
+        track = self._running.pop(job_id, None)
         self.sensitive.pop(job_id, None)
         self.hub.status(counts)
         self.hub.run_finished(job_id)
+        if track is not None:
+            if track.grace is not None:
+                track.grace.cancel()
+            if not track.ended.done():
+                track.ended.set_result(None)
         self.kick()
+
+
+def _exit_text(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "exit code unknown"
+    if exitcode < 0:
+        return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"

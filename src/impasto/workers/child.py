@@ -60,12 +60,26 @@ def configure_nodes(settings: Settings) -> None:
     node_settings.configure(node_settings.NodeSettings(settings.folders, settings.disable_metadata))
 
 
+def node_registry(settings: Settings) -> NodeRegistry:
+    """The built-in nodes plus the custom-node packs of the configured folders."""
+    from impasto.compat.loader import load_custom_nodes
+
+    registry = core_registry()
+    load_custom_nodes(
+        settings.folders.custom_nodes,
+        registry,
+        disable_all=settings.disable_all_custom_nodes,
+        whitelist=settings.whitelist_custom_nodes,
+    )
+    return registry
+
+
 class EmbeddedRunner:
     """Validates and runs prompts in this process (the headless `impasto` command, tests, benchmarks)."""
 
     def __init__(self, settings: Settings, registry: NodeRegistry | None = None) -> None:
         configure_nodes(settings)
-        self.registry = registry or core_registry()
+        self.registry = registry or node_registry(settings)
         self.engine = Engine(self.registry, settings.cache)
 
     def validate(self, prompt: object) -> ValidationResult:
@@ -227,7 +241,7 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
     die_with_parent()
     logging.basicConfig(level=settings.verbose, format="%(levelname)s node-host %(name)s: %(message)s")
     configure_nodes(settings)
-    registry = core_registry()
+    registry = node_registry(settings)
     hook = local_validate_hook(registry)
     while True:
         try:

@@ -45,6 +45,11 @@ class _Worker:
             self.conn.send(message)
 
 
+def _kill_if_alive(process: BaseProcess) -> None:
+    if process.is_alive():
+        process.kill()
+
+
 class LocalProcessExecutor:
     """One worker process per slot; a reader thread per worker forwards its messages to the event loop."""
 
@@ -119,11 +124,16 @@ class LocalProcessExecutor:
 
     def interrupt(self, job_id: str, *, force: bool = False) -> None:
         for worker in self._workers.values():
-            if worker.job_id == job_id:
-                if force:
-                    worker.process.kill()
-                else:
+            if worker.job_id != job_id:
+                continue
+            if not force:
+                with contextlib.suppress(OSError):  # a worker that just died is reported by its reader
                     worker.send(CancelJob(job_id))
+                continue
+            # SIGTERM, then SIGKILL half a second later: the reader thread sees the pipe close either way.
+            worker.process.terminate()
+            if self._loop is not None:
+                self._loop.call_later(0.5, _kill_if_alive, worker.process)
 
     def free(self, *, unload_models: bool, free_memory: bool) -> None:
         for worker in self._workers.values():

@@ -1,13 +1,17 @@
-"""impasto's own endpoints under /api/impasto/ (http-api.md §7): health, readiness, pause and resume."""
+"""impasto's own endpoints under /api/impasto/ (http-api.md §7): health, readiness, pause and resume,
+typed cancel and force stop."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 from aiohttp import web
 
 from impasto import __version__
+from impasto.queue import CancelOutcome, JobState, jobs_api_status
+from impasto.server.errors import ApiError, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
 from impasto.server.routing import add_routes
 from impasto.server.status import announce
@@ -86,3 +90,81 @@ async def pause(request: web.Request) -> web.Response:
 @routes.post("/api/impasto/queue/resume")
 async def resume(request: web.Request) -> web.Response:
     return await _set_paused(request, False)
+
+
+def _job_id(request: web.Request) -> str:
+    job_id = request.match_info["job_id"]
+    try:
+        if str(uuid.UUID(job_id)) == job_id:
+            return job_id
+    except ValueError:
+        pass
+    raise ApiError(400, envelope("invalid_job_id", "job ids are canonical lowercase UUIDs", job_id))
+
+
+def envelope(type_: str, message: str, details: str = "", **extra: object) -> dict[str, object]:
+    return {"error": {"type": type_, "message": message, "details": details, "extra_info": extra}}
+
+
+@routes.post("/api/impasto/jobs/{job_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel with a typed result (http-api.md §7.5): cancelled | not_running | already_finished | unknown."""
+    app = request.app
+    job_id = _job_id(request)
+    body = await read_json(request) if request.can_read_body else {}
+    scope = body.get("scope", "any") if isinstance(body, dict) else None
+    if scope not in ("any", "running"):
+        raise ApiError(400, envelope("invalid_scope", 'scope must be "any" or "running"', repr(scope)))
+    try:
+        wait = min(max(float(request.query.get("wait", "0")), 0.0), 30.0)
+    except ValueError:
+        raise ApiError(
+            400, envelope("invalid_wait", "wait must be a number of seconds", request.query["wait"])
+        ) from None
+    store = app[STORE]
+    if scope == "running":
+        jobs = await asyncio.to_thread(store.request_interrupt, job_id)
+        if jobs:
+            app[DISPATCHER].interrupt(job_id)
+            result = "cancelled"
+        else:
+            found = await asyncio.to_thread(store.get, job_id)
+            result = (
+                "unknown"
+                if found is None
+                else ("not_running" if found.state is JobState.PENDING else "already_finished")
+            )
+    else:
+        outcome = await asyncio.to_thread(store.cancel, job_id)
+        result = outcome.outcome.value
+        if outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.IN_PROGRESS:
+            app[DISPATCHER].interrupt(job_id)
+        elif outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.PENDING:
+            await announce(store, app[HUB])
+        elif outcome.was is JobState.REMOVED:
+            result = CancelOutcome.ALREADY_FINISHED.value  # a repeated cancel of a removed job
+    if result == "cancelled" and wait > 0:
+        await app[DISPATCHER].wait_finished(job_id, wait)
+    job = await asyncio.to_thread(store.get, job_id)
+    answer: dict[str, object] = {"id": job_id, "result": result}
+    if job is not None:
+        answer["status"] = "cancelled" if job.state is JobState.REMOVED else (jobs_api_status(job.state) or "cancelled")
+    return web.json_response(answer)
+
+
+@routes.post("/api/impasto/jobs/{job_id}/force-stop")
+async def force_stop(request: web.Request) -> web.Response:
+    """Kill the worker running the job now (http-api.md §7.6); answers once the job is recorded."""
+    app = request.app
+    job_id = _job_id(request)
+    jobs = await asyncio.to_thread(app[STORE].request_interrupt, job_id)
+    if jobs and await app[DISPATCHER].force_stop(job_id):
+        return web.json_response({"id": job_id, "result": "stopped", "worker": jobs[0].worker_id})
+    job = await asyncio.to_thread(app[STORE].get, job_id)
+    if job is None:
+        result = "unknown"
+    elif job.state is JobState.PENDING:
+        result = "not_running"
+    else:
+        result = "already_finished"
+    return web.json_response({"id": job_id, "result": result})

@@ -1,0 +1,140 @@
+"""Stopping jobs in real worker processes: escalation, force stop, crashes, typed cancels (execution.md §9)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_server_process import finished, wait_for
+from tests.support.server_process import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+PACK = '''
+import ctypes
+import os
+import time
+
+
+class Stuck:
+    """Never checks in: a pure-Python loop that only a killed process stops."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"seconds": ("FLOAT", {"default": 60.0})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return {}
+
+
+class Exit:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"how": (["exit", "segfault"],)}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, how):
+        if how == "exit":
+            os._exit(3)
+        ctypes.string_at(0)
+        return {}
+
+
+NODE_CLASS_MAPPINGS = {"Stuck": Stuck, "Exit": Exit}
+'''
+
+SAVE = {
+    "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+    "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "after"}},
+}
+STUCK = {"1": {"class_type": "Stuck", "inputs": {"seconds": 120.0}}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base: Path = tmp_path_factory.mktemp("stopping")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "stop_nodes.py").write_text(PACK)
+    process = ServerProcess(base, "--interrupt-grace", "1").start()
+    yield process
+    process.stop()
+
+
+def submit(server, prompt):
+    status, body = server.request("POST", "/prompt", {"prompt": prompt})
+    assert status == 200, body
+    return body["prompt_id"]
+
+
+def running(server, prompt_id):
+    return prompt_id in [item[1] for item in server.request("GET", "/queue")[1]["queue_running"]]
+
+
+def test_a_job_that_ignores_the_interrupt_is_stopped_after_the_grace_period(server):
+    stuck = submit(server, STUCK)
+    after = submit(server, SAVE)
+    wait_for(lambda: running(server, stuck))
+    asked = time.monotonic()
+    assert server.request("POST", "/interrupt", {"prompt_id": stuck})[0] == 200
+    entry = wait_for(lambda: finished(server, stuck), timeout=30)
+    assert time.monotonic() - asked < 1 + 2 + 5  # grace + kill + bookkeeping, with room for a slow machine
+    assert entry["status"]["status_str"] == "error"
+    assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+    _, job = server.request("GET", f"/api/jobs/{stuck}")
+    assert job["status"] == "cancelled"
+    assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
+
+
+def test_force_stop_kills_at_once_and_the_next_job_runs(server):
+    stuck = submit(server, STUCK)
+    after = submit(server, SAVE)
+    wait_for(lambda: running(server, stuck))
+    status, body = server.request("POST", f"/api/impasto/jobs/{stuck}/force-stop")
+    assert status == 200 and body["result"] == "stopped"
+    entry = finished(server, stuck)
+    assert entry is not None and [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+    assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
+    assert server.request("POST", f"/api/impasto/jobs/{stuck}/force-stop")[1]["result"] == "already_finished"
+
+
+@pytest.mark.parametrize("how", ["exit", "segfault"])
+def test_a_crashing_node_fails_only_its_job(server, how):
+    crash = submit(server, {"1": {"class_type": "Exit", "inputs": {"how": how}}})
+    after = submit(server, SAVE)
+    entry = wait_for(lambda: finished(server, crash), timeout=60)
+    error = dict(entry["status"]["messages"])["execution_error"]
+    assert error["exception_type"] == "impasto.WorkerCrashed"
+    assert ("exit code 3" if how == "exit" else "signal 11") in error["exception_message"]
+    assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
+
+
+def test_typed_cancel_answers(server):
+    stuck = submit(server, STUCK)
+    pending = submit(server, SAVE)
+    wait_for(lambda: running(server, stuck))
+    assert server.request("POST", f"/api/impasto/jobs/{pending}/cancel", {"scope": "running"})[1]["result"] == (
+        "not_running"
+    )
+    removed = server.request("POST", f"/api/impasto/jobs/{pending}/cancel")[1]
+    assert removed == {"id": pending, "result": "cancelled", "status": "cancelled"}
+    again = server.request("POST", f"/api/impasto/jobs/{pending}/cancel")[1]
+    assert again["result"] == "already_finished"
+    unknown = str(uuid.uuid4())
+    assert server.request("POST", f"/api/impasto/jobs/{unknown}/cancel")[1] == {"id": unknown, "result": "unknown"}
+    status, bad = server.request("POST", "/api/impasto/jobs/not-a-uuid/cancel")
+    assert status == 400 and bad["error"]["type"] == "invalid_job_id"
+    stopping = server.request("POST", f"/api/impasto/jobs/{stuck}/cancel?wait=10")[1]
+    assert stopping["result"] == "cancelled" and stopping["status"] == "cancelled"
