@@ -53,7 +53,29 @@ class Exit:
         return {}
 
 
-NODE_CLASS_MAPPINGS = {"Stuck": Stuck, "Exit": Exit}
+class TorchLoop:
+    """Many small module calls and no progress reports: only the module-call interrupt point can stop it."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"calls": ("INT", {"default": 10_000_000, "max": 10**9})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, calls):
+        import torch
+
+        layer = torch.nn.Linear(16, 16)
+        x = torch.zeros(1, 16)
+        with torch.no_grad():
+            for _ in range(calls):
+                x = layer(x)
+        return {}
+
+
+NODE_CLASS_MAPPINGS = {"Stuck": Stuck, "Exit": Exit, "TorchLoop": TorchLoop}
 '''
 
 SAVE = {
@@ -138,3 +160,15 @@ def test_typed_cancel_answers(server):
     assert status == 400 and bad["error"]["type"] == "invalid_job_id"
     stopping = server.request("POST", f"/api/impasto/jobs/{stuck}/cancel?wait=10")[1]
     assert stopping["result"] == "cancelled" and stopping["status"] == "cancelled"
+
+
+def test_a_torch_heavy_node_stops_cooperatively_at_a_module_call(server):
+    from tests.integration.test_server_process import children_of
+
+    job = submit(server, {"1": {"class_type": "TorchLoop", "inputs": {"calls": 10_000_000}}})
+    wait_for(lambda: running(server, job))
+    workers = children_of(server.process.pid)
+    assert server.request("POST", "/interrupt", {"prompt_id": job})[0] == 200
+    entry = wait_for(lambda: finished(server, job), timeout=30)
+    assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+    assert children_of(server.process.pid) == workers  # the same worker: stopped cooperatively, not killed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import struct
 
+import aiohttp
+
 from tests.server.conftest import SAVE_PROMPT
 
 
@@ -119,3 +121,20 @@ def test_preview_frame_layouts():
     meta = json.loads(framed[8 : 8 + length])
     assert meta["node_id"] == "3" and meta["prompt_id"] == "p" and meta["image_type"] == "image/png"
     assert framed[8 + length :] == b"img"
+
+
+async def test_a_socket_that_does_not_keep_up_is_closed_not_waited_for(client, connect):
+    from impasto.server.hub import QueueCounts
+    from impasto.server.keys import HUB
+
+    slow = await connect("slow")
+    hub = client.app[HUB]
+    for _ in range(1500):  # queued without yielding: the socket's sender cannot drain in between
+        hub.status(QueueCounts(0, 0))
+    while True:
+        received = await slow.ws.receive(timeout=10)
+        if received.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            break
+    assert slow.ws.close_code == 1013
+    healthy = await connect("healthy")  # other sockets and the server are unaffected
+    assert healthy.messages[0]["data"]["sid"] == "healthy"

@@ -6,6 +6,7 @@ This is the only module of `workers` that imports node code.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -14,12 +15,12 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
 from impasto.config import Settings
-from impasto.engine.cancel import CancelToken
+from impasto.engine.cancel import CancelToken, Interrupted
 from impasto.engine.events import Event, EventSink, PreviewEvent, discard
 from impasto.engine.registry import NodeRegistry
 from impasto.engine.runner import Engine, RunRequest, RunResult
@@ -98,7 +99,32 @@ class EmbeddedRunner:
             outputs=validation.outputs,
             extra_data=dict(extra_data or {}),
         )
-        return self.engine.run_sync(request, sink)
+        token = CancelToken()
+        with interrupt_torch_modules(token):
+            return self.engine.run_sync(request, sink, token)
+
+
+@contextlib.contextmanager
+def interrupt_torch_modules(token: CancelToken) -> Iterator[None]:
+    """While a job runs, every torch module call is an interrupt point (a global forward pre-hook).
+
+    The check is one attribute read, so a torch-heavy node stops at its next module call, not at its end.
+    """
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+
+    def check(_module: object, _args: object) -> None:
+        if token.requested:
+            raise Interrupted("Processing interrupted")
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(check)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def die_with_parent() -> None:
@@ -183,7 +209,8 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
 
         request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
         try:
-            result = loop.run(runner.engine.run(request, sink, token))
+            with interrupt_torch_modules(token):
+                result = loop.run(runner.engine.run(request, sink, token))
             finished = JobFinished(
                 spec.job_id,
                 result.status.value,
