@@ -188,3 +188,38 @@ async def test_health_and_readiness(client):
     body = await ready.json()
     assert set(body["checks"]) == {"store", "nodes", "workers", "queue"}
     assert body["checks"]["store"] == "ok"
+
+
+async def test_reorder_pending_jobs(client, executor, connect):
+    executor.gate.clear()
+    running = await post(client, tiny(0))
+    a, b, c = [await post(client, tiny(i)) for i in (1, 2, 3)]
+    moved = await client.post(f"/api/impasto/jobs/{c}/move", json={"to": "front"})
+    assert moved.status == 200
+    body = await moved.json()
+    assert body["id"] == c and body["position"] == 1
+    queue = await (await client.get("/queue")).json()
+    assert [i[1] for i in queue["queue_pending"]] == [c, a, b]
+    await client.post(f"/api/impasto/jobs/{c}/move", json={"before": b})
+    queue = await (await client.get("/queue")).json()
+    assert [i[1] for i in queue["queue_pending"]] == [a, c, b]
+    jobs = await (await client.get("/api/jobs?status=pending&sort_by=created_at")).json()
+    priorities = {j["id"]: j["priority"] for j in jobs["jobs"]}
+    assert priorities[a] < priorities[c] < priorities[b]
+    for payload, status, type_ in [
+        ({"to": "middle"}, 400, "invalid_move"),
+        ({"to": "front", "before": a}, 400, "invalid_move"),
+        ({"before": c}, 400, "invalid_move"),
+        ({"before": str(uuid.uuid4())}, 404, "anchor_not_found"),
+        ({"before": running}, 409, "anchor_not_pending"),
+    ]:
+        response = await client.post(f"/api/impasto/jobs/{c}/move", json=payload)
+        assert response.status == status, payload
+        assert (await response.json())["error"]["type"] == type_
+    response = await client.post(f"/api/impasto/jobs/{running}/move", json={"to": "back"})
+    assert response.status == 409 and (await response.json())["error"]["type"] == "job_not_pending"
+    response = await client.post(f"/api/impasto/jobs/{uuid.uuid4()}/move", json={"to": "back"})
+    assert response.status == 404 and (await response.json())["error"]["type"] == "job_not_found"
+    details = await (await client.get(f"/api/impasto/jobs/{c}")).json()
+    assert details["status"] == "pending" and details["position"] == 2
+    executor.gate.set()

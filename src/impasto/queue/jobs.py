@@ -6,6 +6,7 @@ covers, the messages of an orphaned job, where a requeued orphan goes) live here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -270,3 +271,56 @@ def settle_orphans(
             messages = orphan_messages(job.id, job.started_ms, now_ms)
             plans.append(JobResult(JobState.INTERRUPTED, {}, {}, messages, "error", now_ms, SERVER_RESTARTED))
     return plans
+
+
+class MoveOutcome(StrEnum):
+    """Result of `JobStore.move`."""
+
+    MOVED = "moved"  # the job is now where it was asked to be (possibly where it already was)
+    JOB_NOT_FOUND = "job_not_found"  # no job with that id
+    JOB_NOT_PENDING = "job_not_pending"  # the job is running, finished or removed
+    ANCHOR_NOT_FOUND = "anchor_not_found"  # `before` names no job
+    ANCHOR_NOT_PENDING = "anchor_not_pending"  # `before` names a job that is not pending
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    outcome: MoveOutcome
+    number: float | None = None
+    position: int | None = None  # 1-based place in run order
+
+
+def plan_move(
+    order: list[tuple[str, float]], job_id: str, *, to: str | None, before: str | None
+) -> tuple[dict[str, float], int]:
+    """New numbers for a move of a pending job (only the ones that change), and its 1-based position.
+
+    `order` is every pending job in run order. Front: smallest number - 1; back: largest + 1; before X:
+    the midpoint between X and the job ahead of it (X - 1 when X is first). When equal numbers leave no
+    room between them, the whole pending queue is renumbered 1, 2, 3, ... above its smallest number.
+    """
+    ids = [i for i, _ in order]
+    numbers = dict(order)
+    rest = [i for i in ids if i != job_id]
+    if to == "front":
+        target = 0
+    elif to == "back":
+        target = len(rest)
+    else:
+        assert before is not None
+        target = rest.index(before)
+    wanted = [*rest[:target], job_id, *rest[target:]]
+    if wanted == ids:
+        return {}, target + 1
+    ahead = numbers[wanted[target - 1]] if target > 0 else None
+    behind = numbers[wanted[target + 1]] if target + 1 < len(wanted) else None
+    if ahead is None:
+        candidate = (behind if behind is not None else numbers[job_id]) - 1
+    elif behind is None:
+        candidate = ahead + 1
+    else:
+        candidate = (ahead + behind) / 2
+    if (ahead is None or candidate > ahead) and (behind is None or candidate < behind):
+        return {job_id: candidate}, target + 1
+    base = math.floor(min(numbers.values()))
+    return {i: float(base + n) for n, i in enumerate(wanted)}, target + 1

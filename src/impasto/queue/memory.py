@@ -27,10 +27,13 @@ from impasto.queue.jobs import (
     JobResult,
     JobState,
     JobSummary,
+    Moved,
+    MoveOutcome,
     NewJob,
     QueueItem,
     check_page,
     checked_result,
+    plan_move,
     settle_orphans,
     states_for,
     summarize,
@@ -312,6 +315,27 @@ class MemoryJobStore:
                     changes: dict[str, Any] = {"number": plan, "worker_id": None, "started_ms": None}
                     recovered.append(self._change(job, state=JobState.PENDING, cancel_requested=False, **changes))
             return [self._out(job) for job in recovered]
+
+    def move(self, job_id: str, *, to: str | None = None, before: str | None = None) -> Moved:
+        with self._lock:
+            job = self._newest(job_id)
+            if job is None:
+                return Moved(MoveOutcome.JOB_NOT_FOUND)
+            if job.state is not JobState.PENDING:
+                return Moved(MoveOutcome.JOB_NOT_PENDING)
+            if before is not None:
+                anchor = self._newest(before)
+                if anchor is None:
+                    return Moved(MoveOutcome.ANCHOR_NOT_FOUND)
+                if anchor.state is not JobState.PENDING:
+                    return Moved(MoveOutcome.ANCHOR_NOT_PENDING)
+            pending = self._in_state({JobState.PENDING})
+            order = [(j.id, j.number) for j in pending]
+            changes, position = plan_move(order, job_id, to=to, before=before)
+            for row in pending:
+                if row.id in changes:
+                    self._change(row, number=changes[row.id])
+            return Moved(MoveOutcome.MOVED, changes.get(job_id, job.number), position)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:

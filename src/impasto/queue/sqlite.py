@@ -30,11 +30,14 @@ from impasto.queue.jobs import (
     JobResult,
     JobState,
     JobSummary,
+    Moved,
+    MoveOutcome,
     NewJob,
     QueueItem,
     check_page,
     checked_result,
     message_data,
+    plan_move,
     settle_orphans,
     states_for,
 )
@@ -390,6 +393,33 @@ class SqliteJobStore:
                 ).fetchone()
                 recovered.append(_job(row))
             return recovered
+
+    def move(self, job_id: str, *, to: str | None = None, before: str | None = None) -> Moved:
+        with self._write() as db:
+            found = db.execute("SELECT state FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (job_id,)).fetchone()
+            if found is None:
+                return Moved(MoveOutcome.JOB_NOT_FOUND)
+            if found["state"] != JobState.PENDING.value:
+                return Moved(MoveOutcome.JOB_NOT_PENDING)
+            if before is not None:
+                anchor = db.execute(
+                    "SELECT state FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1", (before,)
+                ).fetchone()
+                if anchor is None:
+                    return Moved(MoveOutcome.ANCHOR_NOT_FOUND)
+                if anchor["state"] != JobState.PENDING.value:
+                    return Moved(MoveOutcome.ANCHOR_NOT_PENDING)
+            # The whole run order is read inside the write transaction, so no other change slips in between.
+            order = [
+                (r["id"], r["number"])
+                for r in db.execute("SELECT id, number FROM jobs WHERE state = 'pending' ORDER BY number, seq")
+            ]
+            changes, position = plan_move(order, job_id, to=to, before=before)
+            db.executemany(
+                "UPDATE jobs SET number = ?, version = version + 1 WHERE id = ? AND state = 'pending'",
+                [(number, i) for i, number in changes.items()],
+            )
+            return Moved(MoveOutcome.MOVED, changes.get(job_id, dict(order)[job_id]), position)
 
     def set_paused(self, paused: bool) -> None:
         with self._write() as db:

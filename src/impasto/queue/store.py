@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol
 
-from impasto.queue.jobs import Cancelled, Job, JobResult, JobSummary, NewJob, QueueItem
+from impasto.queue.jobs import Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
 
 
 class JobStore(Protocol):
@@ -147,6 +147,14 @@ class JobStore(Protocol):
         `execution_start` and `execution_interrupted`, `ended_ms = now_ms`) and enters history. With
         `requeue=True` each goes back to PENDING ahead of every pending job, keeping its order among the
         orphans; one whose cancel had been requested is interrupted instead. [] when nothing was running.
+        """
+        ...
+
+    def move(self, job_id: str, *, to: str | None = None, before: str | None = None) -> Moved:
+        """Give a pending job a new place: `to` "front" or "back", or `before` another pending job.
+
+        One transaction: the states of both jobs are read and the new numbers written together. Nothing
+        changes unless the outcome is MOVED; a move to where the job already is changes nothing either.
         """
         ...
 

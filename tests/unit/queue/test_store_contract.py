@@ -17,6 +17,8 @@ from impasto.queue import (
     JobState,
     JobStore,
     MemoryJobStore,
+    Moved,
+    MoveOutcome,
     NewJob,
     SqliteJobStore,
 )
@@ -641,3 +643,50 @@ def test_history_max_must_not_be_negative():
         MemoryJobStore(history_max=-1)
     with pytest.raises(ValueError):
         SqliteJobStore(None, history_max=-1)
+
+
+def order(store: JobStore) -> list[str]:
+    return [job.id for job in store.pending()]
+
+
+def test_move_to_the_front_and_back_and_before(store):
+    for job_id, number in (("a", 1), ("b", 2), ("c", 3), ("d", 4)):
+        add(store, job_id, number)
+    front = store.move("c", to="front")
+    assert front.outcome is MoveOutcome.MOVED and front.position == 1 and front.number == 0
+    assert order(store) == ["c", "a", "b", "d"]
+    back = store.move("a", to="back")
+    assert back.position == 4 and order(store) == ["c", "b", "d", "a"]
+    before = store.move("a", before="b")
+    assert before.position == 2 and order(store) == ["c", "a", "b", "d"]
+    assert store.move("a", before="b") == Moved(MoveOutcome.MOVED, before.number, 2)  # already there: no change
+    assert store.move("d", to="back").position == 4
+
+
+def test_move_between_equal_numbers_renumbers_the_queue_in_order(store):
+    for job_id in ("a", "b", "c"):
+        add(store, job_id, 5)
+    assert store.move("c", before="b").outcome is MoveOutcome.MOVED
+    assert order(store) == ["a", "c", "b"]
+
+
+def test_move_errors_change_nothing(store):
+    add(store, "a", 1)
+    add(store, "b", 2)
+    add(store, "r", 0)
+    claim(store, "r")
+    assert store.move("zzz", to="front").outcome is MoveOutcome.JOB_NOT_FOUND
+    assert store.move("r", to="back").outcome is MoveOutcome.JOB_NOT_PENDING
+    assert store.move("a", before="zzz").outcome is MoveOutcome.ANCHOR_NOT_FOUND
+    assert store.move("a", before="r").outcome is MoveOutcome.ANCHOR_NOT_PENDING
+    assert order(store) == ["a", "b"]
+
+
+def test_a_move_is_kept_when_the_queue_is_listed_and_claimed(store):
+    for job_id, number in (("a", 1), ("b", 2)):
+        add(store, job_id, number)
+    store.queue_items()
+    store.move("b", to="front")
+    _running, pending = store.queue_items()
+    assert [item.id for item in pending] == ["b", "a"]
+    assert store.claim_next("w", 1).id == "b"

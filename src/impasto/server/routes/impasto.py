@@ -10,7 +10,7 @@ import uuid
 from aiohttp import web
 
 from impasto import __version__
-from impasto.queue import CancelOutcome, JobState, jobs_api_status
+from impasto.queue import CancelOutcome, JobState, MoveOutcome, jobs_api_status
 from impasto.server.errors import ApiError, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
 from impasto.server.routing import add_routes
@@ -168,3 +168,74 @@ async def force_stop(request: web.Request) -> web.Response:
     else:
         result = "already_finished"
     return web.json_response({"id": job_id, "result": result})
+
+
+_MOVE_ERRORS = {
+    MoveOutcome.JOB_NOT_FOUND: (404, "job not found"),
+    MoveOutcome.JOB_NOT_PENDING: (409, "only a pending job can be moved"),
+    MoveOutcome.ANCHOR_NOT_FOUND: (404, "the job to move before was not found"),
+    MoveOutcome.ANCHOR_NOT_PENDING: (409, "the job to move before is not pending"),
+}
+
+
+@routes.post("/api/impasto/jobs/{job_id}/move")
+async def move(request: web.Request) -> web.Response:
+    """Reorder a pending job (http-api.md §7.8): `{"to": "front"|"back"}` or `{"before": "<job id>"}`."""
+    app = request.app
+    job_id = _job_id(request)
+    body = await read_json(request) if request.can_read_body else None
+    valid = (
+        isinstance(body, dict)
+        and len(body) == 1
+        and (body.get("to") in ("front", "back") or (isinstance(body.get("before"), str) and body["before"] != job_id))
+    )
+    if not valid:
+        raise ApiError(
+            400,
+            envelope(
+                "invalid_move", 'the body must be exactly {"to": "front"}, {"to": "back"} or {"before": "<other id>"}'
+            ),
+        )
+    assert isinstance(body, dict)
+    store = app[STORE]
+    moved = await asyncio.to_thread(store.move, job_id, to=body.get("to"), before=body.get("before"))
+    if moved.outcome is not MoveOutcome.MOVED:
+        status, message = _MOVE_ERRORS[moved.outcome]
+        raise ApiError(status, envelope(moved.outcome.value, message, job_id))
+    await announce(store, app[HUB])
+    number: float | int = moved.number if moved.number is not None else 0
+    if float(number).is_integer():
+        number = int(number)
+    return web.json_response({"id": job_id, "number": number, "position": moved.position})
+
+
+@routes.get("/api/impasto/jobs/{job_id}")
+async def job_details(request: web.Request) -> web.Response:
+    """impasto's view of one job (http-api.md §7.7), including why it stopped."""
+    job_id = _job_id(request)
+    store = request.app[STORE]
+    job = await asyncio.to_thread(store.get, job_id)
+    if job is None:
+        raise ApiError(404, envelope("job_not_found", "job not found", job_id))
+    position = None
+    if job.state is JobState.PENDING:
+        pending = await asyncio.to_thread(store.pending)
+        position = next((i + 1 for i, j in enumerate(pending) if j.id == job_id), None)
+    number: float | int = int(job.number) if float(job.number).is_integer() else job.number
+    body: dict[str, object] = {
+        "id": job.id,
+        "status": "cancelled" if job.state is JobState.REMOVED else jobs_api_status(job.state),
+        "number": number,
+        "position": position,
+        "create_time": job.created_ms,
+        "start_time": job.started_ms,
+        "end_time": job.ended_ms,
+        "worker": job.worker_id,
+        "client_id": job.client_id,
+        "batch_id": None,
+        "batch_index": None,
+        "repeat_id": None,
+        "stop_reason": job.stop_reason if job.status_str != "success" else None,
+        "values": {},
+    }
+    return web.json_response(body)
