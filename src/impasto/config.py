@@ -38,6 +38,7 @@ class Settings:
     history_max: int = 10_000
     max_queue_size: int = 10_000
     requeue_interrupted: bool = False
+    startup_queue_state: str = "last"  # run | paused | last
     progress_interval_ms: int = 50
     workers: int = 1
     interrupt_grace: float = 5.0

@@ -160,3 +160,37 @@ def test_an_interrupt_reaches_the_job_in_its_worker_process(tmp_path):
         assert wait_for(lambda: finished(server, after["prompt_id"]))["status"]["status_str"] == "success"
     finally:
         server.stop()
+
+
+def test_pause_and_order_survive_a_restart(tmp_path):
+    server = ServerProcess(tmp_path / "base").start()
+    try:
+        assert server.request("POST", "/api/impasto/queue/pause")[1]["paused"] is True
+        ids = [server.request("POST", "/prompt", {"prompt": save_variant(i)})[1]["prompt_id"] for i in range(3)]
+        assert server.request("POST", f"/api/impasto/jobs/{ids[2]}/move", {"to": "front"})[0] == 200
+    finally:
+        server.kill()
+    restarted = ServerProcess(server.base, port=server.port).start()
+    try:
+        queue = restarted.request("GET", "/queue")[1]
+        assert [item[1] for item in queue["queue_pending"]] == [ids[2], ids[0], ids[1]]
+        assert restarted.request("GET", "/api/impasto/queue")[1]["paused"] is True
+        restarted.request("POST", "/api/impasto/queue/resume")
+        for prompt_id in ids:
+            assert wait_for(lambda p=prompt_id: finished(restarted, p))["status"]["status_str"] == "success"
+        order = list(restarted.request("GET", "/history")[1])
+        assert order == [ids[2], ids[0], ids[1]]
+    finally:
+        restarted.stop()
+    paused_start = ServerProcess(server.base, "--startup-queue-state", "run", port=server.port).start()
+    try:
+        assert paused_start.request("GET", "/api/impasto/queue")[1]["paused"] is False
+    finally:
+        paused_start.stop()
+
+
+def save_variant(color: int) -> dict:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "order"}},
+    }

@@ -223,3 +223,24 @@ async def test_reorder_pending_jobs(client, executor, connect):
     details = await (await client.get(f"/api/impasto/jobs/{c}")).json()
     assert details["status"] == "pending" and details["position"] == 2
     executor.gate.set()
+
+
+async def test_atomic_clear_and_the_light_queue_status(client, executor, connect):
+    socket = await connect("c1")
+    executor.gate.clear()
+    running = await post(client, BUSY, client_id="c1")
+    pending = [await post(client, tiny(i)) for i in range(3)]
+    status = await (await client.get("/api/impasto/queue?limit=2")).json()
+    assert [j["id"] for j in status["running"]] == [running]
+    assert [j["id"] for j in status["pending"]] == pending[:2] and status["pending_total"] == 3
+    assert [j["position"] for j in status["pending"]] == [1, 2]
+    assert status["counts"]["pending"] == 3 and status["counts"]["in_progress"] == 1
+    assert status["workers"][0]["state"] == "busy"
+    bad = await client.post("/api/impasto/queue/clear", json={"include_running": "yes"})
+    assert bad.status == 400
+    cleared = await (await client.post("/api/impasto/queue/clear", json={"include_running": True})).json()
+    assert cleared["removed"] == 3 and cleared["interrupted"] == 1
+    executor.gate.set()
+    messages = await socket.run_end(running)
+    assert "execution_interrupted" in [m["type"] for m in messages]
+    assert (await (await client.get("/queue")).json())["queue_pending"] == []

@@ -98,6 +98,10 @@ class ThreadExecutor:
     def devices(self) -> list[dict[str, Any]]:
         return []
 
+    def workers(self) -> list[dict[str, Any]]:
+        state = "busy" if self._job else ("idle" if self._loop else "starting")
+        return [{"id": "thread", "device": "cpu", "state": state, "job_id": self._job, "pid": None, "restarts": 0}]
+
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:
             yield await self._queue.get()

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--history-max", type=int, default=10_000)
     add("--max-queue-size", type=int, default=10_000)
     add("--requeue-interrupted", action="store_true", help="re-queue jobs that were running when the server died")
+    add("--startup-queue-state", choices=["run", "paused", "last"], default="last", help="queue state at start-up")
     add("--progress-interval-ms", type=int, default=50)
     add("--interrupt-grace", type=float, default=5.0, metavar="SECONDS")
     add("--auth-token", default=None)
@@ -89,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         history_max=args.history_max,
         max_queue_size=args.max_queue_size,
         requeue_interrupted=args.requeue_interrupted,
+        startup_queue_state=args.startup_queue_state,
         progress_interval_ms=args.progress_interval_ms,
         workers=args.workers,
         interrupt_grace=args.interrupt_grace,

@@ -234,6 +234,19 @@ class MemoryJobStore:
             self._prune()
             return removed
 
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
+        with self._lock:
+            removed = []
+            for job in self._in_state({JobState.PENDING}):
+                self._change(job, state=JobState.REMOVED, stop_reason=REMOVED_REASON)
+                removed.append(job.id)
+            self._prune()
+            marked = []
+            if include_running:
+                for job in self._in_state({JobState.IN_PROGRESS}):
+                    marked.append(job if job.cancel_requested else self._change(job, cancel_requested=True))
+            return removed, [self._out(job) for job in marked]
+
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             job = self._newest(job_id)

@@ -282,6 +282,26 @@ class SqliteJobStore:
         # RETURNING has no defined order.
         return [r["id"] for r in sorted(rows, key=lambda r: (r["number"], r["seq"]))]
 
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
+        with self._write() as db:
+            # One transaction: a job that starts running between the two updates cannot slip through.
+            removed = db.execute(
+                f"UPDATE jobs SET state = 'removed', stop_reason = '{REMOVED_REASON}', version = version + 1"
+                " WHERE state = 'pending' RETURNING id, number, seq"
+            ).fetchall()
+            self._prune(db, tombstones=True)
+            for row in removed:
+                self._items.pop(row["seq"], None)
+            interrupted: list[Job] = []
+            if include_running:
+                db.execute(
+                    "UPDATE jobs SET cancel_requested = 1, version = version + 1"
+                    " WHERE state = 'in_progress' AND cancel_requested = 0"
+                )
+                rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
+                interrupted = [_job(r) for r in rows]
+        return [r["id"] for r in sorted(removed, key=lambda r: (r["number"], r["seq"]))], interrupted
+
     def get(self, job_id: str) -> Job | None:
         with self._read() as db:
             found = db.execute(_NEWEST, (job_id,)).fetchone()

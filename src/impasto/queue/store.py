@@ -83,6 +83,14 @@ class JobStore(Protocol):
         """
         ...
 
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
+        """Remove every pending job and, with `include_running`, request a cancel of every running one.
+
+        One transaction. Returns the removed ids in run order and the running jobs marked (empty lists when
+        there were none).
+        """
+        ...
+
     def get(self, job_id: str) -> Job | None:
         """The newest row of `job_id`, REMOVED tombstones included (so callers can tell); None when absent."""
         ...

@@ -76,6 +76,11 @@ class Dispatcher:
     def is_running(self, job_id: str) -> bool:
         return job_id in self._running
 
+    def current_node(self, job_id: str) -> str | None:
+        """The node the job is executing now, as its worker last reported."""
+        track = self._running.get(job_id)
+        return None if track is None else track.node
+
     def interrupt(self, job_id: str) -> None:
         """Deliver a recorded cancel to the job's worker, and kill the worker if the job ignores it."""
         if job_id in self._starting:

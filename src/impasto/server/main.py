@@ -60,6 +60,8 @@ async def serve(settings: Settings) -> None:
     recovered = await asyncio.to_thread(
         store.recover_orphans, requeue=settings.requeue_interrupted, now_ms=int(time.time() * 1000)
     )
+    if settings.startup_queue_state != "last":
+        await asyncio.to_thread(store.set_paused, settings.startup_queue_state == "paused")
     for job in recovered:
         log.warning("job %s was running when the server stopped: recorded as %s", job.id, job.state.value)
     host = NodeHost(settings)

@@ -33,6 +33,10 @@ class Executor(Protocol):
 
     def devices(self) -> list[dict[str, Any]]: ...
 
+    def workers(self) -> list[dict[str, Any]]:
+        """One entry per worker: id, device, state (starting/idle/busy), job_id, pid, restarts."""
+        ...
+
     def messages(self) -> AsyncIterator[ExecutorMessage]:
         """Everything the workers report, in the order each worker sent it."""
         ...

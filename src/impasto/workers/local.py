@@ -60,6 +60,7 @@ class LocalProcessExecutor:
         self._messages: asyncio.Queue[ExecutorMessage] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._restarts: dict[str, int] = {}
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,6 +109,7 @@ class LocalProcessExecutor:
             worker.ready.set()
             if not self._closing:
                 log.error("worker %s exited with code %s; starting a new one", worker.worker_id, message.exitcode)
+                self._restarts[worker.worker_id] = self._restarts.get(worker.worker_id, 0) + 1
                 self._spawn(worker.worker_id)
         self._messages.put_nowait(message)
 
@@ -141,6 +143,19 @@ class LocalProcessExecutor:
 
     def devices(self) -> list[dict[str, Any]]:
         return [d for w in self._workers.values() for d in w.devices]
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": w.worker_id,
+                "device": "cpu",
+                "state": "busy" if w.job_id else ("idle" if w.ready.is_set() else "starting"),
+                "job_id": w.job_id,
+                "pid": w.process.pid,
+                "restarts": self._restarts.get(w.worker_id, 0),
+            }
+            for w in self._workers.values()
+        ]
 
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:

@@ -690,3 +690,17 @@ def test_a_move_is_kept_when_the_queue_is_listed_and_claimed(store):
     _running, pending = store.queue_items()
     assert [item.id for item in pending] == ["b", "a"]
     assert store.claim_next("w", 1).id == "b"
+
+
+def test_clear_queue_removes_pending_and_optionally_marks_running(store):
+    add(store, "r", 0)
+    claim(store, "r")
+    add(store, "a", 1)
+    add(store, "b", 2)
+    removed, interrupted = store.clear_queue(include_running=False)
+    assert removed == ["a", "b"] and interrupted == []
+    assert store.get("r").cancel_requested is False
+    add(store, "c", 3)
+    removed, interrupted = store.clear_queue(include_running=True)
+    assert removed == ["c"] and [j.id for j in interrupted] == ["r"]
+    assert store.get("r").cancel_requested is True and store.pending() == []

@@ -10,7 +10,7 @@ import uuid
 from aiohttp import web
 
 from impasto import __version__
-from impasto.queue import CancelOutcome, JobState, MoveOutcome, jobs_api_status
+from impasto.queue import JOBS_API_STATES, CancelOutcome, Job, JobState, MoveOutcome, jobs_api_status
 from impasto.server.errors import ApiError, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
 from impasto.server.routing import add_routes
@@ -239,3 +239,80 @@ async def job_details(request: web.Request) -> web.Response:
         "values": {},
     }
     return web.json_response(body)
+
+
+@routes.post("/api/impasto/queue/clear")
+async def clear(request: web.Request) -> web.Response:
+    """Remove every pending job and, optionally, stop the running ones, in one store transaction (§7.11)."""
+    app = request.app
+    body = await read_json(request) if request.can_read_body else {}
+    include_running = body.get("include_running", False) if isinstance(body, dict) else None
+    if not isinstance(include_running, bool):
+        raise ApiError(400, envelope("invalid_request_body", "include_running must be true or false"))
+    store = app[STORE]
+    removed, interrupted = await asyncio.to_thread(store.clear_queue, include_running=include_running)
+    for job in interrupted:
+        app[DISPATCHER].interrupt(job.id)
+    if removed or interrupted:
+        await announce(store, app[HUB])
+    body_out = {"removed": len(removed), "interrupted": len(interrupted), "repeats_stopped": 0, "seq": app[HUB].seq}
+    return web.json_response(body_out)
+
+
+@routes.get("/api/impasto/queue")
+async def queue_status(request: web.Request) -> web.Response:
+    """The queue without prompt graphs (§7.3): counts, the running jobs, pending jobs in run order."""
+    app = request.app
+    try:
+        limit = min(max(int(request.query.get("limit", "500")), 0), 10_000)
+    except ValueError:
+        raise ApiError(400, envelope("invalid_request_body", "limit must be an integer")) from None
+    store = app[STORE]
+
+    def read() -> tuple[list[Job], list[Job], dict[str, int], bool]:
+        counts = {status: store.list_jobs([status], limit=1)[1] for status in JOBS_API_STATES}
+        return store.running(), store.pending()[:limit], counts, store.is_paused()
+
+    running, pending, counts, paused = await asyncio.to_thread(read)
+    dispatcher = app[DISPATCHER]
+    body = {
+        "seq": app[HUB].seq,
+        "paused": paused,
+        "counts": counts,
+        "running": [
+            {
+                "id": job.id,
+                "number": _plain(job.number),
+                "worker": job.worker_id,
+                "create_time": job.created_ms,
+                "start_time": job.started_ms,
+                "node": dispatcher.current_node(job.id),
+                "cancel_requested": job.cancel_requested,
+                "client_id": job.client_id,
+                "batch_id": None,
+                "repeat_id": None,
+            }
+            for job in running
+        ],
+        "pending": [
+            {
+                "id": job.id,
+                "number": _plain(job.number),
+                "position": index + 1,
+                "create_time": job.created_ms,
+                "client_id": job.client_id,
+                "batch_id": None,
+                "batch_index": None,
+                "repeat_id": None,
+                "workflow_id": job.workflow_id,
+            }
+            for index, job in enumerate(pending)
+        ],
+        "pending_total": counts["pending"],
+        "workers": app[EXECUTOR].workers(),
+    }
+    return web.json_response(body)
+
+
+def _plain(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else number
