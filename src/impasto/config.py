@@ -42,6 +42,7 @@ class Settings:
     progress_interval_ms: int = 50
     workers: int = 1
     interrupt_grace: float = 5.0
+    worker_heartbeat_timeout: float = 30.0
     emulated_comfyui_version: str = EMULATED_COMFYUI_VERSION
     quick_test_for_ci: bool = False
 

@@ -172,3 +172,42 @@ def test_a_torch_heavy_node_stops_cooperatively_at_a_module_call(server):
     entry = wait_for(lambda: finished(server, job), timeout=30)
     assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
     assert children_of(server.process.pid) == workers  # the same worker: stopped cooperatively, not killed
+
+
+HOLDS_THE_GIL = """
+import re
+
+
+class HoldsTheLock:
+    '''Catastrophic regex backtracking: native code that never releases the interpreter lock.'''
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"length": ("INT", {"default": 40})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, length):
+        re.match(r"(a+)+$", "a" * length + "b")
+        return {}
+
+
+NODE_CLASS_MAPPINGS = {"HoldsTheLock": HoldsTheLock}
+"""
+
+
+def test_a_worker_that_stops_heartbeating_is_replaced_and_its_job_fails(tmp_path):
+    (tmp_path / "custom_nodes").mkdir()
+    (tmp_path / "custom_nodes" / "gil_nodes.py").write_text(HOLDS_THE_GIL)
+    server = ServerProcess(tmp_path, "--worker-heartbeat-timeout", "2").start()
+    try:
+        stuck = submit(server, {"1": {"class_type": "HoldsTheLock", "inputs": {"length": 40}}})
+        after = submit(server, SAVE)
+        entry = wait_for(lambda: finished(server, stuck), timeout=60)
+        error = dict(entry["status"]["messages"])["execution_error"]
+        assert error["exception_type"] == "impasto.WorkerUnresponsive"
+        assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
+    finally:
+        server.stop()

@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--startup-queue-state", choices=["run", "paused", "last"], default="last", help="queue state at start-up")
     add("--progress-interval-ms", type=int, default=50)
     add("--interrupt-grace", type=float, default=5.0, metavar="SECONDS")
+    add("--worker-heartbeat-timeout", type=float, default=30.0, metavar="SECONDS")
     add("--auth-token", default=None)
     add("--allow-remote", action="store_true")
     add("--workflow", type=Path, default=None, help="run this API-format workflow headless and exit (no server)")
@@ -94,6 +95,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         progress_interval_ms=args.progress_interval_ms,
         workers=args.workers,
         interrupt_grace=args.interrupt_grace,
+        worker_heartbeat_timeout=args.worker_heartbeat_timeout,
         quick_test_for_ci=args.quick_test_for_ci,
     )
 

@@ -219,8 +219,12 @@ class Dispatcher:
                 "node_id": real,
                 "node_type": node_type,
                 "executed": list(track.finished),
-                "exception_message": f"The worker process exited unexpectedly ({_exit_text(gone.exitcode)}).\n",
-                "exception_type": "impasto.WorkerCrashed",
+                "exception_message": (
+                    f"The worker stopped answering and was killed ({_exit_text(gone.exitcode)}).\n"
+                    if gone.unresponsive
+                    else f"The worker process exited unexpectedly ({_exit_text(gone.exitcode)}).\n"
+                ),
+                "exception_type": "impasto.WorkerUnresponsive" if gone.unresponsive else "impasto.WorkerCrashed",
                 "traceback": [],
                 "current_inputs": {},
                 "current_outputs": list(track.job.prompt),

@@ -30,6 +30,7 @@ from impasto.workers.messages import (
     CancelJob,
     CatalogRequest,
     FreeMemory,
+    Heartbeat,
     HostReply,
     JobEvent,
     JobFinished,
@@ -42,6 +43,8 @@ from impasto.workers.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL = 1.0  # seconds
 
 
 def core_registry() -> NodeRegistry:
@@ -177,6 +180,18 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
                 return
 
     threading.Thread(target=control, name="impasto-worker-control", daemon=True).start()
+
+    def heartbeat() -> None:
+        # A thread of its own: it keeps beating while a job runs Python code, and stops when the process is
+        # stuck in native code that holds the interpreter lock.
+        while True:
+            time.sleep(HEARTBEAT_INTERVAL)
+            try:
+                send(Heartbeat(worker_id))
+            except OSError:
+                return
+
+    threading.Thread(target=heartbeat, name="impasto-worker-heartbeat", daemon=True).start()
     loop = asyncio.Runner()  # one event loop for every job: starting a loop per job costs more than a tiny job
     send(
         WorkerReady(

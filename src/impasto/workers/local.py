@@ -7,6 +7,7 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -19,6 +20,7 @@ from impasto.workers.executor import ExecutorMessage
 from impasto.workers.messages import (
     CancelJob,
     FreeMemory,
+    Heartbeat,
     JobFinished,
     JobSpec,
     RunJob,
@@ -38,6 +40,8 @@ class _Worker:
     ready: asyncio.Event
     job_id: str | None = None
     devices: list[dict[str, Any]] = field(default_factory=list)
+    last_heartbeat: float = field(default_factory=time.monotonic)
+    unresponsive: bool = False
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: object) -> None:
@@ -53,7 +57,9 @@ def _kill_if_alive(process: BaseProcess) -> None:
 class LocalProcessExecutor:
     """One worker process per slot; a reader thread per worker forwards its messages to the event loop."""
 
-    def __init__(self, settings: Settings, workers: int = 1) -> None:
+    def __init__(self, settings: Settings, workers: int = 1, *, heartbeat_timeout: float = 30.0) -> None:
+        self._heartbeat_timeout = heartbeat_timeout
+        self._watchdog: asyncio.Task[None] | None = None
         self._settings = settings
         self._count = max(1, workers)
         self._workers: dict[str, _Worker] = {}
@@ -66,7 +72,20 @@ class LocalProcessExecutor:
         self._loop = asyncio.get_running_loop()
         for index in range(self._count):
             self._spawn(f"worker-{index}")
+        self._watchdog = asyncio.create_task(self._watch())
         await asyncio.gather(*(w.ready.wait() for w in self._workers.values()))
+
+    async def _watch(self) -> None:
+        """Kill a worker whose heartbeats stopped; its job then fails as unresponsive."""
+        while True:
+            await asyncio.sleep(min(1.0, self._heartbeat_timeout / 2))
+            now = time.monotonic()
+            for worker in list(self._workers.values()):
+                silent = now - worker.last_heartbeat
+                if worker.ready.is_set() and not worker.unresponsive and silent > self._heartbeat_timeout:
+                    log.error("worker %s sent no heartbeat for %.1f s; killing it", worker.worker_id, silent)
+                    worker.unresponsive = True
+                    worker.process.kill()
 
     def _spawn(self, worker_id: str) -> None:
         context = multiprocessing.get_context("spawn")
@@ -91,20 +110,25 @@ class LocalProcessExecutor:
         worker.process.join(timeout=5)
         self._deliver(worker, WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode))
 
-    def _deliver(self, worker: _Worker, message: ExecutorMessage) -> None:
+    def _deliver(self, worker: _Worker, message: ExecutorMessage | Heartbeat) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop may close in between
             loop.call_soon_threadsafe(self._on_message, worker, message)
 
-    def _on_message(self, worker: _Worker, message: ExecutorMessage) -> None:
+    def _on_message(self, worker: _Worker, message: ExecutorMessage | Heartbeat) -> None:
+        if isinstance(message, Heartbeat):
+            worker.last_heartbeat = time.monotonic()
+            return
         if isinstance(message, WorkerReady):
             worker.devices = message.devices
+            worker.last_heartbeat = time.monotonic()
             worker.ready.set()
         elif isinstance(message, JobFinished) and worker.job_id == message.job_id:
             worker.job_id = None
         elif isinstance(message, WorkerGone):
+            message = WorkerGone(message.worker_id, message.job_id, message.exitcode, worker.unresponsive)
             self._workers.pop(worker.worker_id, None)
             worker.ready.set()
             if not self._closing:
@@ -163,6 +187,8 @@ class LocalProcessExecutor:
 
     async def close(self) -> None:
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         workers = list(self._workers.values())
         for worker in workers:
             with contextlib.suppress(OSError):

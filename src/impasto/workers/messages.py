@@ -50,6 +50,13 @@ class WorkerReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """Sent every second by a worker's own thread; silence means the process is stuck (or gone)."""
+
+    worker_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobEvent:
     """One engine event of a job, in ComfyUI's message shape (`type`, `data`)."""
 
@@ -84,6 +91,7 @@ class WorkerGone:
     worker_id: str
     job_id: str | None
     exitcode: int | None
+    unresponsive: bool = False  # killed by the server because its heartbeats stopped
 
 
 # node host requests and answers
