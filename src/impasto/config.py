@@ -43,6 +43,8 @@ class Settings:
     workers: int = 1
     interrupt_grace: float = 5.0
     worker_heartbeat_timeout: float = 30.0
+    job_time_limit: float | None = None  # seconds; enforced by force stop
+    worker_recycle_jobs: int | None = None  # restart a worker after this many jobs
     emulated_comfyui_version: str = EMULATED_COMFYUI_VERSION
     quick_test_for_ci: bool = False
 

@@ -211,3 +211,48 @@ def test_a_worker_that_stops_heartbeating_is_replaced_and_its_job_fails(tmp_path
         assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
     finally:
         server.stop()
+
+
+def pack_server(tmp_path, *args):
+    (tmp_path / "custom_nodes").mkdir(exist_ok=True)
+    (tmp_path / "custom_nodes" / "stop_nodes.py").write_text(PACK)
+    return ServerProcess(tmp_path, *args).start()
+
+
+def test_several_workers_run_jobs_at_the_same_time(tmp_path):
+    server = pack_server(tmp_path, "--workers", "2")
+    try:
+        first, second = submit(server, STUCK), submit(server, STUCK)
+        wait_for(lambda: running(server, first) and running(server, second), timeout=60)
+        workers = server.request("GET", "/api/impasto/queue")[1]["workers"]
+        assert sorted(w["job_id"] for w in workers) == sorted([first, second])
+        for job_id in (first, second):
+            assert server.request("POST", f"/api/impasto/jobs/{job_id}/force-stop")[1]["result"] == "stopped"
+    finally:
+        server.stop()
+
+
+def test_the_job_time_limit_force_stops_a_long_job(tmp_path):
+    server = pack_server(tmp_path, "--job-time-limit", "1")
+    try:
+        stuck = submit(server, STUCK)
+        entry = wait_for(lambda: finished(server, stuck), timeout=60)
+        assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+        assert server.request("GET", f"/api/impasto/jobs/{stuck}")[1]["stop_reason"] == "time_limit"
+    finally:
+        server.stop()
+
+
+def test_workers_are_recycled_after_n_jobs(tmp_path):
+    server = pack_server(tmp_path, "--worker-recycle-jobs", "2")
+    try:
+        ids = []
+        for color in range(5):
+            prompt = {**SAVE, "1": {**SAVE["1"], "inputs": {**SAVE["1"]["inputs"], "color": color}}}
+            ids.append(submit(server, prompt))
+        for prompt_id in ids:
+            assert wait_for(lambda p=prompt_id: finished(server, p), timeout=60)["status"]["status_str"] == "success"
+        workers = wait_for(lambda: server.request("GET", "/api/impasto/queue")[1]["workers"])
+        assert workers[0]["restarts"] >= 2
+    finally:
+        server.stop()

@@ -54,10 +54,10 @@ class ThreadExecutor:
         self._loop = asyncio.get_running_loop()
         self._queue.put_nowait(WorkerReady("thread", []))
 
-    def idle(self) -> bool:
-        return self._loop is not None and self._job is None
+    def idle_worker(self) -> str | None:
+        return "thread" if self._loop is not None and self._job is None else None
 
-    def submit(self, job: JobSpec) -> str:
+    def submit(self, worker_id: str, job: JobSpec) -> None:
         assert self._loop is not None
         self._job = job.job_id
         self._token = token = CancelToken()
@@ -82,7 +82,6 @@ class ThreadExecutor:
             put(JobFinished(job.job_id, result.status.value, result.outputs, result.meta, messages))
 
         threading.Thread(target=work, name=f"job-{job.job_id}", daemon=True).start()
-        return "thread"
 
     def _done(self, job_id: str) -> None:
         if self._job == job_id:

@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--progress-interval-ms", type=int, default=50)
     add("--interrupt-grace", type=float, default=5.0, metavar="SECONDS")
     add("--worker-heartbeat-timeout", type=float, default=30.0, metavar="SECONDS")
+    add("--job-time-limit", type=float, default=None, metavar="SECONDS", help="force-stop jobs running longer")
+    add("--worker-recycle-jobs", type=int, default=None, metavar="N", help="restart a worker after N jobs")
     add("--auth-token", default=None)
     add("--allow-remote", action="store_true")
     add("--workflow", type=Path, default=None, help="run this API-format workflow headless and exit (no server)")
@@ -96,6 +98,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         workers=args.workers,
         interrupt_grace=args.interrupt_grace,
         worker_heartbeat_timeout=args.worker_heartbeat_timeout,
+        job_time_limit=args.job_time_limit,
+        worker_recycle_jobs=args.worker_recycle_jobs,
         quick_test_for_ci=args.quick_test_for_ci,
     )
 

@@ -64,7 +64,9 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
     app[NODE_HOST] = node_host
     hub = Hub()
     app[HUB] = hub
-    app[DISPATCHER] = Dispatcher(store, executor, hub, interrupt_grace=settings.interrupt_grace)
+    app[DISPATCHER] = Dispatcher(
+        store, executor, hub, interrupt_grace=settings.interrupt_grace, job_time_limit=settings.job_time_limit
+    )
     app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
     app[DEVICES] = [
         {

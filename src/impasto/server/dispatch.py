@@ -45,15 +45,25 @@ class _Track:
     node: str | None = None
     stop_reason: str | None = None  # set when the server kills the worker on purpose
     grace: asyncio.TimerHandle | None = None
+    limit: asyncio.TimerHandle | None = None  # --job-time-limit
     ended: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Dispatcher:
-    def __init__(self, store: JobStore, executor: Executor, hub: Hub, *, interrupt_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        executor: Executor,
+        hub: Hub,
+        *,
+        interrupt_grace: float = 5.0,
+        job_time_limit: float | None = None,
+    ) -> None:
         self.store = store
         self.executor = executor
         self.hub = hub
         self.interrupt_grace = interrupt_grace
+        self.job_time_limit = job_time_limit
         self.sensitive: dict[str, dict[str, str]] = {}  # job id -> auth values, in memory only
         self._wake = asyncio.Event()
         self._starting: set[str] = set()  # claimed, not yet handed to a worker
@@ -120,27 +130,30 @@ class Dispatcher:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self.executor.idle():
-                claimed = await asyncio.to_thread(self._claim)
+            while (worker_id := self.executor.idle_worker()) is not None:
+                claimed = await asyncio.to_thread(self._claim, worker_id)
                 if claimed is None:
                     break
                 job, counts = claimed
                 self._starting.add(job.id)
-                self._running[job.id] = _Track(job)
+                track = self._running[job.id] = _Track(job)
+                if self.job_time_limit is not None:
+                    loop = asyncio.get_running_loop()
+                    track.limit = loop.call_later(self.job_time_limit, self._kill, job.id, "time_limit")
                 self.hub.run_started(job.id, job.client_id)
                 self.hub.status(counts)
                 spec = JobSpec(
                     job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {})
                 )
-                self.executor.submit(spec)
+                self.executor.submit(worker_id, spec)
                 self._starting.discard(job.id)
                 if job.cancel_requested or job.id in self._cancel_after_start:
                     self._cancel_after_start.discard(job.id)
                     self.interrupt(job.id)
 
-    def _claim(self) -> tuple[Job, QueueCounts] | None:
+    def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
         # One thread hop for the claim and the counts its `status` announces.
-        job = self.store.claim_next("local", now_ms())
+        job = self.store.claim_next(worker_id, now_ms())
         return None if job is None else (job, read_counts(self.store))
 
     async def _message_loop(self) -> None:
@@ -257,8 +270,9 @@ class Dispatcher:
         self.hub.status(counts)
         self.hub.run_finished(job_id)
         if track is not None:
-            if track.grace is not None:
-                track.grace.cancel()
+            for timer in (track.grace, track.limit):
+                if timer is not None:
+                    timer.cancel()
             if not track.ended.done():
                 track.ended.set_result(None)
         self.kick()

@@ -65,7 +65,12 @@ async def serve(settings: Settings) -> None:
     for job in recovered:
         log.warning("job %s was running when the server stopped: recorded as %s", job.id, job.state.value)
     host = NodeHost(settings)
-    executor = LocalProcessExecutor(settings, settings.workers, heartbeat_timeout=settings.worker_heartbeat_timeout)
+    executor = LocalProcessExecutor(
+        settings,
+        settings.workers,
+        heartbeat_timeout=settings.worker_heartbeat_timeout,
+        recycle_jobs=settings.worker_recycle_jobs,
+    )
     app = create_app(settings, store, executor, host)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

@@ -15,12 +15,12 @@ class Executor(Protocol):
         """Start the workers; returns once each has reported ready."""
         ...
 
-    def idle(self) -> bool:
-        """Whether a worker can take a job now."""
+    def idle_worker(self) -> str | None:
+        """The id of a worker that can take a job now, or None."""
         ...
 
-    def submit(self, job: JobSpec) -> str:
-        """Hand a job to an idle worker; returns the worker id. Call only when `idle()`."""
+    def submit(self, worker_id: str, job: JobSpec) -> None:
+        """Hand a job to that idle worker (from `idle_worker`)."""
         ...
 
     def interrupt(self, job_id: str, *, force: bool = False) -> None:

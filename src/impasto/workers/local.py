@@ -42,6 +42,8 @@ class _Worker:
     devices: list[dict[str, Any]] = field(default_factory=list)
     last_heartbeat: float = field(default_factory=time.monotonic)
     unresponsive: bool = False
+    jobs_done: int = 0
+    retiring: bool = False  # recycled: takes no more jobs, exits, and is replaced
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: object) -> None:
@@ -57,8 +59,16 @@ def _kill_if_alive(process: BaseProcess) -> None:
 class LocalProcessExecutor:
     """One worker process per slot; a reader thread per worker forwards its messages to the event loop."""
 
-    def __init__(self, settings: Settings, workers: int = 1, *, heartbeat_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int = 1,
+        *,
+        heartbeat_timeout: float = 30.0,
+        recycle_jobs: int | None = None,
+    ) -> None:
         self._heartbeat_timeout = heartbeat_timeout
+        self._recycle_jobs = recycle_jobs
         self._watchdog: asyncio.Task[None] | None = None
         self._settings = settings
         self._count = max(1, workers)
@@ -127,26 +137,35 @@ class LocalProcessExecutor:
             worker.ready.set()
         elif isinstance(message, JobFinished) and worker.job_id == message.job_id:
             worker.job_id = None
+            worker.jobs_done += 1
+            if self._recycle_jobs is not None and worker.jobs_done >= self._recycle_jobs:
+                log.info("recycling worker %s after %d jobs", worker.worker_id, worker.jobs_done)
+                worker.retiring = True
+                with contextlib.suppress(OSError):
+                    worker.send(Stop())
         elif isinstance(message, WorkerGone):
             message = WorkerGone(message.worker_id, message.job_id, message.exitcode, worker.unresponsive)
             self._workers.pop(worker.worker_id, None)
             worker.ready.set()
             if not self._closing:
-                log.error("worker %s exited with code %s; starting a new one", worker.worker_id, message.exitcode)
+                if worker.retiring:
+                    log.info("worker %s recycled; starting a new one", worker.worker_id)
+                else:
+                    log.error("worker %s exited with code %s; starting a new one", worker.worker_id, message.exitcode)
                 self._restarts[worker.worker_id] = self._restarts.get(worker.worker_id, 0) + 1
                 self._spawn(worker.worker_id)
         self._messages.put_nowait(message)
 
-    def idle(self) -> bool:
-        return any(w.ready.is_set() and w.job_id is None for w in self._workers.values())
-
-    def submit(self, job: JobSpec) -> str:
+    def idle_worker(self) -> str | None:
         for worker in self._workers.values():
-            if worker.ready.is_set() and worker.job_id is None:
-                worker.job_id = job.job_id
-                worker.send(RunJob(job))
+            if worker.ready.is_set() and worker.job_id is None and not (worker.unresponsive or worker.retiring):
                 return worker.worker_id
-        raise RuntimeError("no idle worker")
+        return None
+
+    def submit(self, worker_id: str, job: JobSpec) -> None:
+        worker = self._workers[worker_id]
+        worker.job_id = job.job_id
+        worker.send(RunJob(job))
 
     def interrupt(self, job_id: str, *, force: bool = False) -> None:
         for worker in self._workers.values():
