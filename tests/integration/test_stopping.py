@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -248,7 +249,8 @@ def test_workers_are_recycled_after_n_jobs(tmp_path):
     try:
         ids = []
         for color in range(5):
-            prompt = {**SAVE, "1": {**SAVE["1"], "inputs": {**SAVE["1"]["inputs"], "color": color}}}
+            prompt = json.loads(json.dumps(SAVE))
+            prompt["1"]["inputs"]["color"] = color
             ids.append(submit(server, prompt))
         for prompt_id in ids:
             assert wait_for(lambda p=prompt_id: finished(server, p), timeout=60)["status"]["status_str"] == "success"
