@@ -15,6 +15,8 @@ from impasto.engine.registry import NodeRegistry
 from impasto.engine.runner import Engine, RunRequest, RunResult
 from impasto.engine.validation import validate_locally
 from impasto.graph.validate import ValidationResult
+from impasto.nodes import settings
+from impasto.nodes.settings import NodeSettings
 from impasto.protocol.events import EventType
 from tests.support import testnodes
 
@@ -96,3 +98,11 @@ def _reset_test_nodes() -> Iterator[None]:
     testnodes.Busy.started.clear()
     testnodes.Sleep.spans.clear()
     yield
+
+
+@pytest.fixture
+def configure_nodes() -> Iterator[Callable[[NodeSettings], None]]:
+    """Configure the node settings for one test; the previous settings come back afterwards."""
+    previous = settings.current()
+    yield settings.configure
+    settings.configure(previous)

@@ -455,3 +455,13 @@ def test_an_undeclared_link_with_a_non_finite_index_does_not_crash_the_engine(in
 @pytest.mark.parametrize("value", [10**5000, {"a": [-(10**5000)]}], ids=["top-level", "nested"])
 def test_an_int_constant_past_the_digit_limit_does_not_crash_the_engine(value):
     run_once({"1": {"class_type": "Output", "inputs": {"value": value}}})
+
+
+def test_a_link_index_past_the_digit_limit_does_not_crash_the_engine():
+    run_once(
+        {
+            "1": {"class_type": "Const", "inputs": {"value": 1}},
+            "2": {"class_type": "Variadic", "inputs": {"extra": ["1", 10**5000]}},
+            "3": {"class_type": "Output", "inputs": {"value": ["2", 0]}},
+        }
+    )

@@ -122,7 +122,8 @@ class Signer:
                 # A link back into a node still being computed (a cycle) or to a missing node has no key.
                 source_key = self._keys.get(source)
                 ref = source_key.hex() if source_key is not None else f"!missing:{source}:{next(_unique)}"
-                parts.append(f"{name}=>{ref}:{link_index(value)}")
+                index = link_index(value)
+                parts.append(f"{name}=>{ref}:{'-' if index is None else format(index, 'x')}")
             else:
                 parts.append(f"{name}={encode_constant(value)}")
         return hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=20).digest()

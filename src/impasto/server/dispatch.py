@@ -25,7 +25,12 @@ from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec,
 
 log = logging.getLogger(__name__)
 
-_FINAL_STATES = {"success": JobState.COMPLETED, "error": JobState.FAILED, "interrupted": JobState.CANCELLED}
+_FINAL_STATES = {
+    "success": JobState.COMPLETED,
+    "error": JobState.FAILED,
+    "interrupted": JobState.CANCELLED,
+    "removed": JobState.REMOVED,  # cancelled after its claim, before it started: no history entry
+}
 _RECORDED = {EventType.EXECUTION_START.value, EventType.EXECUTION_CACHED.value}
 
 
@@ -179,7 +184,8 @@ class Dispatcher:
             if track is None or track.stop_reason is not None:
                 return
             state = _FINAL_STATES.get(item.status, JobState.FAILED)
-            reason = "interrupted" if state is JobState.CANCELLED else ("error" if state is JobState.FAILED else None)
+            reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
+            reason = reasons.get(state)
             await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, reason)
         elif isinstance(item, WorkerGone):
             if item.job_id is not None and item.job_id in self._running:
@@ -257,7 +263,7 @@ class Dispatcher:
         messages: list[list[Any]],
         stop_reason: str | None,
     ) -> None:
-        status_str = "success" if state is JobState.COMPLETED else "error"
+        status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
         result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason)
 
         def finish() -> QueueCounts:
@@ -268,7 +274,7 @@ class Dispatcher:
         track = self._running.pop(job_id, None)
         self.sensitive.pop(job_id, None)
         self.hub.status(counts)
-        self.hub.run_finished(job_id)
+        self.hub.run_finished(job_id, ended=state is not JobState.REMOVED)
         if track is not None:
             for timer in (track.grace, track.limit):
                 if timer is not None:

@@ -137,10 +137,13 @@ class Hub:
                 frames[with_meta] = self._preview_frame(run, prompt_id, node_id, image_format, image, with_meta)
             channel.send_progress(prompt_id, f"preview:{node_id}", frames[with_meta])
 
-    def run_finished(self, prompt_id: str) -> None:
-        """After the job's final status: `executing null` to its client, the last message of the run."""
+    def run_finished(self, prompt_id: str, *, ended: bool = True) -> None:
+        """After the job's final status: `executing null` to its client, the last message of the run.
+
+        A job removed before it started (`ended` false) had no run, so it gets no closing message.
+        """
         run = self._runs.pop(prompt_id, None)
-        if run is None or run.client_id is None:
+        if run is None or run.client_id is None or not ended:
             return
         payload = message(EventType.EXECUTING.value, {"node": None, "prompt_id": prompt_id})
         for channel in self._targets(run.client_id, False):

@@ -215,6 +215,11 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             loop.close()
             return
         token = state.begin(spec.job_id)
+        if token.requested:
+            # Cancelled between its claim and its start: treated like a removed pending job (no run events).
+            state.end()
+            send(JobFinished(spec.job_id, "removed", {}, {}, []))
+            continue
 
         def sink(event: Event | PreviewEvent, job_id: str = spec.job_id) -> None:
             if isinstance(event, Event):

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from impasto.nodes import settings
 from impasto.nodes.settings import NodeSettings
 from impasto.paths import Folders
-
-
-@pytest.fixture
-def configure_nodes() -> Iterator[Callable[[NodeSettings], None]]:
-    """Configure the node settings for one test; the previous settings come back afterwards."""
-    previous = settings.current()
-    yield settings.configure
-    settings.configure(previous)
 
 
 @pytest.fixture
