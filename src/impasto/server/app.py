@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from impasto.config import Settings
+from impasto.protocol.devices import cpu_device
 from impasto.queue import JobStore
 from impasto.server import middleware
 from impasto.server.catalog import Catalog
@@ -68,17 +69,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
         store, executor, hub, interrupt_grace=settings.interrupt_grace, job_time_limit=settings.job_time_limit
     )
     app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
-    app[DEVICES] = [
-        {
-            "name": "cpu",
-            "type": "cpu",
-            "index": None,
-            "vram_total": 0,
-            "vram_free": 0,
-            "torch_vram_total": 0,
-            "torch_vram_free": 0,
-        }
-    ]
+    app[DEVICES] = [cpu_device()]
     app[EXTENSION_DIRS] = _extension_dirs()
     for module in API_MODULES:
         module.setup(app)

@@ -26,6 +26,7 @@ from impasto.engine.registry import NodeRegistry
 from impasto.engine.runner import Engine, RunRequest, RunResult
 from impasto.engine.validation import local_validate_hook, validate_locally
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidationResult
+from impasto.protocol.devices import cpu_device
 from impasto.workers.messages import (
     CancelJob,
     CatalogRequest,
@@ -193,22 +194,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
 
     threading.Thread(target=heartbeat, name="impasto-worker-heartbeat", daemon=True).start()
     loop = asyncio.Runner()  # one event loop for every job: starting a loop per job costs more than a tiny job
-    send(
-        WorkerReady(
-            worker_id,
-            [
-                {
-                    "name": "cpu",
-                    "type": "cpu",
-                    "index": None,
-                    "vram_total": 0,
-                    "vram_free": 0,
-                    "torch_vram_total": 0,
-                    "torch_vram_free": 0,
-                }
-            ],
-        )
-    )
+    send(WorkerReady(worker_id, [cpu_device()]))
     while True:
         spec = jobs.get()
         if spec is None:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from impasto.config import FRONTEND_VERSION, Settings
+from impasto.protocol.devices import cpu_device
 from impasto.server.errors import error, read_json_object
 from impasto.server.keys import DEVICES, EXTENSION_DIRS, SETTINGS
 from impasto.server.logbuffer import LogBuffer
@@ -37,15 +38,6 @@ LOG_BUFFER = web.AppKey("log_buffer", LogBuffer)
 LOG_SUBSCRIBERS = web.AppKey("log_subscribers", set[str])
 
 IMPASTO_API_VERSION = 1
-CPU_DEVICE: Mapping[str, Any] = {
-    "name": "cpu",
-    "type": "cpu",
-    "index": None,
-    "vram_total": 0,
-    "vram_free": 0,
-    "torch_vram_total": 0,
-    "torch_vram_free": 0,
-}
 # Where a pack keeps example workflows; the first folder that exists is used.
 _TEMPLATE_FOLDERS = ("example_workflows", "example", "examples", "workflow", "workflows")
 # Locale files besides main.json, each merged under the key of its stem.
@@ -54,7 +46,7 @@ _LOCALE_FILES = ("nodeDefs", "commands", "settings")
 
 def setup(app: web.Application) -> None:
     if DEVICES not in app:
-        app[DEVICES] = [dict(CPU_DEVICE)]
+        app[DEVICES] = [cpu_device()]
     if EXTENSION_DIRS not in app:
         app[EXTENSION_DIRS] = {}
     if LOG_BUFFER not in app:
@@ -145,7 +137,7 @@ def _system(settings: Settings) -> dict[str, Any]:
 @routes.get("/system_stats")
 async def system_stats(request: web.Request) -> web.Response:
     system = await asyncio.to_thread(_system, request.app[SETTINGS])
-    devices = request.app[DEVICES] or [dict(CPU_DEVICE)]
+    devices = request.app[DEVICES] or [cpu_device()]
     return web.json_response({"system": system, "devices": devices})
 
 
