@@ -50,3 +50,8 @@ def unwrap_value(value: object) -> object:
     if isinstance(value, dict) and VALUE_KEY in value:
         return value[VALUE_KEY]
     return value
+
+
+def plain_number(number: float) -> int | float:
+    """A job's `number` as ComfyUI writes it: a whole number without the `.0`."""
+    return int(number) if float(number).is_integer() else number

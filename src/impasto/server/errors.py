@@ -64,3 +64,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
     return {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")}
+
+
+def query_int(request: web.Request, name: str) -> int | None:
+    """An integer query parameter; absent or empty gives None, anything else a 400."""
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise error(400, f"{name} must be an integer") from None

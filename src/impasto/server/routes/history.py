@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from impasto.protocol.prompt import plain_number
 from impasto.queue import Job
-from impasto.server.errors import error, read_json
+from impasto.server.errors import error, query_int, read_json
 from impasto.server.keys import STORE
 from impasto.server.routing import add_routes
 
@@ -21,7 +22,7 @@ def setup(app: web.Application) -> None:
 
 def history_entry(job: Job) -> dict[str, Any]:
     return {
-        "prompt": [_number(job.number), job.id, job.prompt, job.extra_data, job.outputs_to_execute],
+        "prompt": [plain_number(job.number), job.id, job.prompt, job.extra_data, job.outputs_to_execute],
         "outputs": job.outputs,
         "status": {
             "status_str": job.status_str,
@@ -32,25 +33,11 @@ def history_entry(job: Job) -> dict[str, Any]:
     }
 
 
-def _number(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number
-
-
-def _int_param(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise error(400, f"{name} must be an integer") from None
-
-
 @routes.get("/history")
 async def get_history(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    max_items = _int_param(request, "max_items")
-    offset = _int_param(request, "offset")
+    max_items = query_int(request, "max_items")
+    offset = query_int(request, "offset")
     if offset is None or offset < 0:
         if max_items is None:
             jobs = await asyncio.to_thread(store.history, 0, None)

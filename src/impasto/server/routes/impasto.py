@@ -10,6 +10,7 @@ import uuid
 from aiohttp import web
 
 from impasto import __version__
+from impasto.protocol.prompt import plain_number
 from impasto.queue import JOBS_API_STATES, CancelOutcome, Job, JobState, MoveOutcome, jobs_api_status
 from impasto.server.errors import ApiError, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
@@ -203,9 +204,7 @@ async def move(request: web.Request) -> web.Response:
         status, message = _MOVE_ERRORS[moved.outcome]
         raise ApiError(status, envelope(moved.outcome.value, message, job_id))
     await announce(store, app[HUB])
-    number: float | int = moved.number if moved.number is not None else 0
-    if float(number).is_integer():
-        number = int(number)
+    number = plain_number(moved.number if moved.number is not None else 0)
     return web.json_response({"id": job_id, "number": number, "position": moved.position})
 
 
@@ -221,7 +220,7 @@ async def job_details(request: web.Request) -> web.Response:
     if job.state is JobState.PENDING:
         pending = await asyncio.to_thread(store.pending)
         position = next((i + 1 for i, j in enumerate(pending) if j.id == job_id), None)
-    number: float | int = int(job.number) if float(job.number).is_integer() else job.number
+    number = plain_number(job.number)
     body: dict[str, object] = {
         "id": job.id,
         "status": "cancelled" if job.state is JobState.REMOVED else jobs_api_status(job.state),
@@ -282,7 +281,7 @@ async def queue_status(request: web.Request) -> web.Response:
         "running": [
             {
                 "id": job.id,
-                "number": _plain(job.number),
+                "number": plain_number(job.number),
                 "worker": job.worker_id,
                 "create_time": job.created_ms,
                 "start_time": job.started_ms,
@@ -297,7 +296,7 @@ async def queue_status(request: web.Request) -> web.Response:
         "pending": [
             {
                 "id": job.id,
-                "number": _plain(job.number),
+                "number": plain_number(job.number),
                 "position": index + 1,
                 "create_time": job.created_ms,
                 "client_id": job.client_id,
@@ -312,7 +311,3 @@ async def queue_status(request: web.Request) -> web.Response:
         "workers": app[EXECUTOR].workers(),
     }
     return web.json_response(body)
-
-
-def _plain(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number

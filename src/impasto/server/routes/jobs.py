@@ -8,8 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
+from impasto.protocol.prompt import plain_number
 from impasto.queue import CancelOutcome, Job, JobState, JobSummary
-from impasto.server.errors import error, read_json
+from impasto.server.errors import error, query_int, read_json
 from impasto.server.keys import DISPATCHER, HUB, STORE
 from impasto.server.routing import add_routes
 from impasto.server.status import announce
@@ -39,7 +40,7 @@ def job_object(job: Job | JobSummary) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "id": job.id,
         "status": status,
-        "priority": _number(job.number),
+        "priority": plain_number(job.number),
         "create_time": job.created_ms,
     }
     if job.started_ms is not None:
@@ -59,10 +60,6 @@ def job_object(job: Job | JobSummary) -> dict[str, Any]:
     if job.workflow_id is not None:
         obj["workflow_id"] = job.workflow_id
     return obj
-
-
-def _number(number: float) -> float | int:
-    return int(number) if float(number).is_integer() else number
 
 
 def _error_of(job: Job | JobSummary) -> dict[str, Any] | None:
@@ -118,16 +115,6 @@ def _preview(previewable: list[tuple[str, Any, str]]) -> dict[str, Any] | None:
     return None
 
 
-def _query_int(request: web.Request, name: str) -> int | None:
-    value = request.query.get(name)
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise error(400, f"{name} must be an integer") from None
-
-
 @routes.get("/api/jobs")
 async def list_jobs(request: web.Request) -> web.Response:
     query = request.query
@@ -141,10 +128,10 @@ async def list_jobs(request: web.Request) -> web.Response:
     sort_order = query.get("sort_order", "desc")
     if sort_order not in ("asc", "desc"):
         raise error(400, "sort_order must be 'asc' or 'desc'")
-    limit = _query_int(request, "limit")
+    limit = query_int(request, "limit")
     if limit is not None and limit <= 0:
         raise error(400, "limit must be a positive integer")
-    offset = max(0, _query_int(request, "offset") or 0)
+    offset = max(0, query_int(request, "offset") or 0)
     jobs, total = await asyncio.to_thread(
         request.app[STORE].list_jobs,
         statuses or list(STATUSES),

@@ -17,6 +17,7 @@ from aiohttp import web
 from impasto.graph.catalog import NodeDef
 from impasto.graph.validate import ValidationResult, validate_prompt
 from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
+from impasto.protocol.prompt import plain_number
 from impasto.queue import DuplicateJobError, NewJob
 from impasto.server.errors import ApiError
 from impasto.server.hub import QueueCounts
@@ -134,8 +135,8 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
         dispatcher.sensitive[prompt_id] = sensitive
     app[HUB].status(counts)
     dispatcher.kick()
-    number_out: float | int = int(taken) if float(taken).is_integer() else taken
-    return web.json_response({"prompt_id": prompt_id, "number": number_out, "node_errors": validation.node_errors})
+    body_out = {"prompt_id": prompt_id, "number": plain_number(taken), "node_errors": validation.node_errors}
+    return web.json_response(body_out)
 
 
 def _job(prompt_id: str, number: float, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:

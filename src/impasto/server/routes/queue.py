@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from impasto.protocol.prompt import plain_number
 from impasto.queue import QueueItem
 from impasto.server.errors import read_json
 from impasto.server.keys import DISPATCHER, EXECUTOR, HUB, STORE
@@ -23,8 +24,7 @@ def setup(app: web.Application) -> None:
 def _item(item: QueueItem) -> str:
     # Built from the stored JSON text: no prompt is parsed to list a long queue. Numbers are finite and ids
     # canonical UUIDs (both checked at submission), so they need no JSON escaping.
-    number = int(item.number) if float(item.number).is_integer() else item.number
-    return f'[{number!r},"{item.id}",{item.prompt_json},{item.extra_data_json},{item.outputs_json}]'
+    return f'[{plain_number(item.number)!r},"{item.id}",{item.prompt_json},{item.extra_data_json},{item.outputs_json}]'
 
 
 @routes.get("/queue")
