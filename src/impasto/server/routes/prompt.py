@@ -98,8 +98,7 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
         )
     validation = await _validate(app, body["prompt"], targets)
     if validation.error is not None:
-        status = 400
-        raise rejected(status, validation.error, dict(validation.node_errors))
+        raise rejected(400, validation.error, dict(validation.node_errors))
     extra_data, sensitive = _extra_data(body, request)
     limit = app[SETTINGS].max_queue_size
 
@@ -115,9 +114,17 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
         store.add(_job(prompt_id, taken, validation, extra_data))
         return taken, read_counts(store)
 
+    dispatcher = app[DISPATCHER]
+    # Held in memory before the job exists, so a worker never starts it without them. An id already held
+    # belongs to a pending or running duplicate, which this request must not touch.
+    holds = bool(sensitive) and prompt_id not in dispatcher.sensitive
+    if holds:
+        dispatcher.sensitive[prompt_id] = sensitive
     try:
         queued = await asyncio.to_thread(enqueue)
     except DuplicateJobError:
+        if holds:
+            dispatcher.sensitive.pop(prompt_id, None)
         raise rejected(
             409,
             error_info(
@@ -128,11 +135,10 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
             ),
         ) from None
     if queued is None:
+        if holds:
+            dispatcher.sensitive.pop(prompt_id, None)
         raise rejected(429, error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(limit)))
     taken, counts = queued
-    dispatcher = app[DISPATCHER]
-    if sensitive:
-        dispatcher.sensitive[prompt_id] = sensitive
     app[HUB].status(counts)
     dispatcher.kick()
     body_out = {"prompt_id": prompt_id, "number": plain_number(taken), "node_errors": validation.node_errors}
