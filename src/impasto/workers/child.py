@@ -27,6 +27,7 @@ from impasto.engine.runner import Engine, RunRequest, RunResult
 from impasto.engine.validation import local_validate_hook, validate_locally
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidationResult
 from impasto.protocol.devices import cpu_device
+from impasto.protocol.events import EventType
 from impasto.workers.messages import (
     CancelJob,
     CatalogRequest,
@@ -46,6 +47,17 @@ from impasto.workers.messages import (
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 1.0  # seconds
+# Event types after which the worker sends what it has: node code may run next, or the run ends.
+FLUSHED_AT = frozenset(
+    {
+        EventType.EXECUTING.value,
+        EventType.PROGRESS.value,
+        EventType.EXECUTED.value,
+        EventType.EXECUTION_SUCCESS.value,
+        EventType.EXECUTION_ERROR.value,
+        EventType.EXECUTION_INTERRUPTED.value,
+    }
+)
 
 
 def core_registry() -> NodeRegistry:
@@ -207,11 +219,21 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             send(JobFinished(spec.job_id, "removed", {}, {}, []))
             continue
 
-        def sink(event: Event | PreviewEvent, job_id: str = spec.job_id) -> None:
+        pending: list[JobEvent | JobPreview] = []
+
+        def sink(
+            event: Event | PreviewEvent, job_id: str = spec.job_id, pending: list[JobEvent | JobPreview] = pending
+        ) -> None:
+            # Events wait in `pending` until one that precedes node code or ends the run: one pipe message
+            # per node instead of one per event, and nothing is held back while node code runs.
             if isinstance(event, Event):
-                send(JobEvent(job_id, event.type.value, dict(event.data)))
+                pending.append(JobEvent(job_id, event.type.value, dict(event.data)))
+                if event.type.value not in FLUSHED_AT:
+                    return
             else:
-                send(JobPreview(job_id, event.node_id, event.image_format, event.image))
+                pending.append(JobPreview(job_id, event.node_id, event.image_format, event.image))
+            send(list(pending))
+            pending.clear()
 
         request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
         try:
@@ -228,6 +250,9 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             log.exception("job %s failed outside node code", spec.job_id)
             finished = JobFinished(spec.job_id, "error", {}, {}, [["execution_error", {"exception_message": str(exc)}]])
         state.end()
+        if pending:
+            send(list(pending))
+            pending.clear()
         send(finished)
         free = state.take_free()
         if free is not None and free.free_memory:

@@ -116,7 +116,11 @@ class LocalProcessExecutor:
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 break
-            self._deliver(worker, message)
+            if isinstance(message, list):  # a worker sends a run's events in batches
+                for item in message:
+                    self._deliver(worker, item)
+            else:
+                self._deliver(worker, message)
         worker.process.join(timeout=5)
         self._deliver(worker, WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode))
 
