@@ -41,12 +41,12 @@ def _apply_section(folders: Folders, section: dict[str, Any], here: Path) -> Fol
     if section.get("base_path"):
         base = Path(os.path.expandvars(os.path.expanduser(str(section["base_path"]))))
         if not base.is_absolute():
-            base = here / base
+            base = Path(os.path.normpath(here / base))
     first = bool(section.get("is_default", False))
     for key, value in section.items():
         if key in ("base_path", "is_default") or value is None:
             continue
-        paths = [base / line.strip() for line in str(value).splitlines() if line.strip()]
+        paths = [Path(os.path.normpath(base / line.strip())) for line in str(value).splitlines() if line.strip()]
         if key == "custom_nodes":
             folders = dataclasses.replace(folders, custom_nodes=(*folders.custom_nodes, *paths))
         else:

@@ -194,3 +194,14 @@ def save_variant(color: int) -> dict:
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color}},
         "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "order"}},
     }
+
+
+def test_quick_test_for_ci_starts_loads_the_nodes_and_exits(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "impasto", "--base-directory", str(tmp_path), "--port", "0", "--quick-test-for-ci"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "user" / "impasto" / "catalog.json").is_file()
