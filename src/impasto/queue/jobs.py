@@ -324,3 +324,13 @@ def plan_move(
         return {job_id: candidate}, target + 1
     base = math.floor(min(numbers.values()))
     return {i: float(base + n) for n, i in enumerate(wanted)}, target + 1
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A server-side batch: the runs asked for and the jobs queued for them, in item order."""
+
+    id: str
+    requested: int
+    job_ids: tuple[str, ...]
+    created_ms: int

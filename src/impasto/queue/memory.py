@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from impasto.queue.jobs import (
     HISTORY_STATES,
     REMOVED_REASON,
     SORT_KEYS,
+    BatchRecord,
     Cancelled,
     CancelOutcome,
     DuplicateJobError,
@@ -84,6 +85,7 @@ class MemoryJobStore:
         self._last_seq = 0
         self._last_finished_seq = 0
         self._paused = False
+        self._batches: dict[str, BatchRecord] = {}
 
     def _out(self, job: Job) -> Job:
         prompt, extra_data, outputs_to_execute = self._texts[job.seq]
@@ -153,37 +155,41 @@ class MemoryJobStore:
 
     def add(self, job: NewJob) -> Job:
         with self._lock:
-            if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
-                raise DuplicateJobError(job.id)
-            self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
-            self._last_seq += 1
-            texts = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
-            stored = Job(
-                id=job.id,
-                number=job.number,
-                seq=self._last_seq,
-                state=JobState.PENDING,
-                prompt={},  # never read: copies handed out are parsed from the texts
-                extra_data={},
-                outputs_to_execute=[],
-                client_id=job.client_id,
-                created_ms=job.created_ms,
-                started_ms=None,
-                ended_ms=None,
-                worker_id=None,
-                cancel_requested=False,
-                stop_reason=None,
-                outputs={},
-                meta={},
-                messages=[],
-                status_str=None,
-                workflow_id=job.workflow_id,
-                version=1,
-                finished_seq=None,
-            )
-            self._rows[stored.seq] = stored
-            self._texts[stored.seq] = texts
-            return self._out(stored)
+            return self._add(job)
+
+    def _add(self, job: NewJob) -> Job:
+        """Insert one pending job; the caller holds the lock."""
+        if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
+            raise DuplicateJobError(job.id)
+        self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
+        self._last_seq += 1
+        texts = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+        stored = Job(
+            id=job.id,
+            number=job.number,
+            seq=self._last_seq,
+            state=JobState.PENDING,
+            prompt={},  # never read: copies handed out are parsed from the texts
+            extra_data={},
+            outputs_to_execute=[],
+            client_id=job.client_id,
+            created_ms=job.created_ms,
+            started_ms=None,
+            ended_ms=None,
+            worker_id=None,
+            cancel_requested=False,
+            stop_reason=None,
+            outputs={},
+            meta={},
+            messages=[],
+            status_str=None,
+            workflow_id=job.workflow_id,
+            version=1,
+            finished_seq=None,
+        )
+        self._rows[stored.seq] = stored
+        self._texts[stored.seq] = texts
+        return self._out(stored)
 
     def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
         with self._lock:
@@ -349,6 +355,22 @@ class MemoryJobStore:
                 if row.id in changes:
                     self._change(row, number=changes[row.id])
             return Moved(MoveOutcome.MOVED, changes.get(job_id, job.number), position)
+
+    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+        with self._lock:
+            pending = len(self._in_state({JobState.PENDING}))
+            fitting = list(jobs[: max(0, max_pending - pending)])
+            for job in fitting:  # checked before any insert: all or nothing
+                if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
+                    raise DuplicateJobError(job.id)
+            added = [self._add(job) for job in fitting]
+            created = fitting[0].created_ms if fitting else 0
+            self._batches[batch_id] = BatchRecord(batch_id, requested, tuple(j.id for j in fitting), created)
+            return added
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        with self._lock:
+            return self._batches.get(batch_id)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:

@@ -96,9 +96,18 @@ def _v2_jobs_api_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_by_workflow ON jobs (workflow_id, state, created_ms)")
 
 
+def _v3_batches(db: sqlite3.Connection) -> None:
+    # A server-side batch: how many runs were asked for and which jobs were queued, in item order.
+    db.execute(
+        "CREATE TABLE batches (id TEXT PRIMARY KEY, requested INTEGER NOT NULL, job_ids TEXT NOT NULL,"
+        " created_ms INTEGER NOT NULL) WITHOUT ROWID"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
+    Migration(3, "server-side batches", _v3_batches),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

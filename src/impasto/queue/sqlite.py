@@ -12,7 +12,7 @@ import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +23,7 @@ from impasto.queue.jobs import (
     HISTORY_STATES,
     REMOVED_REASON,
     SORT_KEYS,
+    BatchRecord,
     Cancelled,
     CancelOutcome,
     DuplicateJobError,
@@ -195,18 +196,27 @@ class SqliteJobStore:
 
     def add(self, job: NewJob) -> Job:
         with self._write() as db:
-            # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
-            active = "SELECT 1 FROM jobs WHERE id = ? AND state IN ('pending', 'in_progress')"
-            if db.execute(active, (job.id,)).fetchone() is not None:
-                raise DuplicateJobError(job.id)
-            # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
-            db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
-            prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
-            row = db.execute(
-                "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
-                f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-                (job.id, job.number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
-            ).fetchone()
+            row = self._insert(db, job)
+        return self._remember(job, row)
+
+    def _insert(self, db: sqlite3.Connection, job: NewJob) -> sqlite3.Row:
+        """Insert one pending job inside the caller's transaction."""
+        # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
+        active = "SELECT 1 FROM jobs WHERE id = ? AND state IN ('pending', 'in_progress')"
+        if db.execute(active, (job.id,)).fetchone() is not None:
+            raise DuplicateJobError(job.id)
+        # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
+        db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
+        prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+        row = db.execute(
+            "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
+            f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            (job.id, job.number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
+        ).fetchone()
+        row_out: sqlite3.Row = row
+        return row_out
+
+    def _remember(self, job: NewJob, row: sqlite3.Row) -> Job:
         added = _job(row)
         with self._lock:  # only once committed: a rolled-back insert could hand its seq to another row
             self._items[added.seq] = QueueItem(
@@ -440,6 +450,25 @@ class SqliteJobStore:
                 [(number, i) for i, number in changes.items()],
             )
             return Moved(MoveOutcome.MOVED, changes.get(job_id, dict(order)[job_id]), position)
+
+    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+        with self._write() as db:
+            pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
+            fitting = list(jobs[: max(0, max_pending - int(pending))])
+            rows = [self._insert(db, job) for job in fitting]
+            db.execute(
+                "INSERT INTO batches (id, requested, job_ids, created_ms) VALUES (?, ?, ?, ?)",
+                (batch_id, requested, _dump([j.id for j in fitting]), fitting[0].created_ms if fitting else 0),
+            )
+        return [self._remember(job, row) for job, row in zip(fitting, rows, strict=True)]
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None:
+        with self._read() as db:
+            row = db.execute("SELECT id, requested, job_ids, created_ms FROM batches WHERE id = ?", (batch_id,))
+            found = row.fetchone()
+        if found is None:
+            return None
+        return BatchRecord(found[0], int(found[1]), tuple(json.loads(found[2])), int(found[3]))
 
     def set_paused(self, paused: bool) -> None:
         with self._write() as db:

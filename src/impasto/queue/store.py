@@ -17,10 +17,10 @@ Contract shared by every implementation (one contract test suite runs against ea
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
-from impasto.queue.jobs import Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
+from impasto.queue.jobs import BatchRecord, Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
 
 
 class JobStore(Protocol):
@@ -165,6 +165,15 @@ class JobStore(Protocol):
         changes unless the outcome is MOVED; a move to where the job already is changes nothing either.
         """
         ...
+
+    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+        """Queue a batch's jobs in item order, as many as fit under `max_pending`, and record the batch.
+
+        One transaction: every job and the batch record, or nothing (DuplicateJobError for an active id).
+        """
+        ...
+
+    def get_batch(self, batch_id: str) -> BatchRecord | None: ...
 
     def set_paused(self, paused: bool) -> None:
         """Persist whether `claim_next` hands out jobs."""

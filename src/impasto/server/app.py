@@ -19,6 +19,7 @@ from impasto.server.errors import error_middleware
 from impasto.server.hub import Hub
 from impasto.server.keys import CATALOG, DEVICES, DISPATCHER, EXECUTOR, EXTENSION_DIRS, HUB, NODE_HOST, SETTINGS, STORE
 from impasto.server.routes import (
+    batches,
     files,
     frontend,
     history,
@@ -46,6 +47,7 @@ API_MODULES = (
     object_info,
     ws,
     impasto_routes,
+    batches,
     users,
     userdata,
     files,

@@ -704,3 +704,21 @@ def test_clear_queue_removes_pending_and_optionally_marks_running(store):
     removed, interrupted = store.clear_queue(include_running=True)
     assert removed == ["c"] and [j.id for j in interrupted] == ["r"]
     assert store.get("r").cancel_requested is True and store.pending() == []
+
+
+def test_a_batch_is_queued_in_item_order_as_far_as_it_fits(store):
+    add(store, "x", 0)
+    jobs = [new_job(f"b{i}", 10 + i) for i in range(4)]
+    added = store.add_batch("batch-1", jobs, requested=4, max_pending=3)
+    assert [j.id for j in added] == ["b0", "b1"]  # "x" already uses one of the three places
+    assert order(store) == ["x", "b0", "b1"]
+    record = store.get_batch("batch-1")
+    assert record is not None and record.requested == 4 and record.job_ids == ("b0", "b1")
+    assert store.get_batch("nope") is None
+
+
+def test_a_batch_with_an_active_duplicate_id_queues_nothing(store):
+    add(store, "b1", 0)
+    with pytest.raises(DuplicateJobError):
+        store.add_batch("batch-2", [new_job("b0", 1), new_job("b1", 2)], requested=2, max_pending=100)
+    assert order(store) == ["b1"] and store.get_batch("batch-2") is None

@@ -88,18 +88,8 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
                 str(policy),
             ),
         )
-    targets = body.get("partial_execution_targets")
-    if targets is not None and not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
-        raise rejected(
-            400,
-            error_info(
-                PromptErrorType.INVALID_REQUEST_BODY, "partial_execution_targets must be a list of node ids", ""
-            ),
-        )
-    validation = await _validate(app, body["prompt"], targets)
-    if validation.error is not None:
-        raise rejected(400, validation.error, dict(validation.node_errors))
-    extra_data, sensitive = _extra_data(body, request)
+    validation = await validate_body_prompt(app, body)
+    extra_data, sensitive = extra_data_of(body, request)
     limit = app[SETTINGS].max_queue_size
 
     def enqueue() -> tuple[float, QueueCounts] | None:
@@ -154,8 +144,24 @@ def _job(prompt_id: str, number: float, validation: ValidationResult, extra_data
         outputs_to_execute=validation.outputs,
         client_id=extra_data.get("client_id"),
         created_ms=extra_data["create_time"],
-        workflow_id=_workflow_id(extra_data),
+        workflow_id=workflow_id_of(extra_data),
     )
+
+
+async def validate_body_prompt(app: web.Application, body: dict[str, Any]) -> ValidationResult:
+    """Validate a request's `prompt` (with its `partial_execution_targets`); a 400 envelope when it fails."""
+    targets = body.get("partial_execution_targets")
+    if targets is not None and not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+        raise rejected(
+            400,
+            error_info(
+                PromptErrorType.INVALID_REQUEST_BODY, "partial_execution_targets must be a list of node ids", ""
+            ),
+        )
+    validation = await _validate(app, body["prompt"], targets)
+    if validation.error is not None:
+        raise rejected(400, validation.error, dict(validation.node_errors))
+    return validation
 
 
 async def _validate(app: web.Application, prompt: Any, targets: list[str] | None) -> ValidationResult:
@@ -238,7 +244,7 @@ def _prompt_id(value: Any) -> str:
     return str(value)
 
 
-def _extra_data(body: dict[str, Any], request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
+def extra_data_of(body: dict[str, Any], request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
     raw = body.get("extra_data")
     extra: dict[str, Any] = copy.deepcopy(raw) if isinstance(raw, dict) else {}
     client_id = body.get("client_id")
@@ -251,7 +257,7 @@ def _extra_data(body: dict[str, Any], request: web.Request) -> tuple[dict[str, A
     return extra, sensitive
 
 
-def _workflow_id(extra_data: dict[str, Any]) -> str | None:
+def workflow_id_of(extra_data: dict[str, Any]) -> str | None:
     pnginfo = extra_data.get("extra_pnginfo")
     workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
     workflow_id = workflow.get("id") if isinstance(workflow, dict) else None

@@ -1,0 +1,164 @@
+"""Server-side batches (http-api.md §7.9): one request, N jobs with per-item seed control."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
+from impasto.graph.validate import validate_prompt
+from impasto.protocol.errors import PromptErrorType, error_info
+from impasto.protocol.prompt import plain_number
+from impasto.queue import CancelOutcome, DuplicateJobError, JobState, NewJob, jobs_api_status
+from impasto.server.errors import ApiError, read_json
+from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.routes.prompt import extra_data_of, rejected, validate_body_prompt, workflow_id_of
+from impasto.server.routing import add_routes
+from impasto.server.status import announce, read_counts
+
+routes = web.RouteTableDef()
+MAX_BATCH_COUNT = 1000
+
+
+def setup(app: web.Application) -> None:
+    add_routes(app, routes, api_alias=False)
+
+
+def _invalid(type_: str, message: str, details: str = "") -> ApiError:
+    return ApiError(400, {"error": {"type": type_, "message": message, "details": details, "extra_info": {}}})
+
+
+@routes.post("/api/impasto/batches")
+async def create_batch(request: web.Request) -> web.Response:
+    app = request.app
+    body = await read_json(request)
+    if not isinstance(body, dict) or "prompt" not in body:
+        raise _invalid("invalid_batch", "the body must be an object with a prompt")
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH_COUNT:
+        raise _invalid("invalid_batch", f"count must be an integer from 1 to {MAX_BATCH_COUNT}", repr(count))
+    validation = await validate_body_prompt(app, body)
+    defs = app[CATALOG].defs
+    try:
+        targets, before = parse_targets(body.get("seed"), validation.prompt, defs, count)
+        values = item_values(targets, validation.prompt, defs, count, before=before, rng=random.Random())
+    except SeedSpecError as exc:
+        raise _invalid("invalid_seed_spec", str(exc)) from exc
+    extra_data, sensitive = extra_data_of(body, request)
+    counter_front = bool(body.get("front"))
+    batch_id = str(uuid.uuid4())
+    items = []
+    for index, item in enumerate(values):
+        prompt = copy.deepcopy(validation.prompt)
+        for key, value in item.items():
+            node_id, name = key.rsplit(".", 1)
+            prompt[node_id]["inputs"][name] = value
+        checked = await asyncio.to_thread(validate_prompt, prompt, defs, app[NODE_HOST].validate, None)
+        if checked.error is not None:
+            raise _invalid("invalid_seed_spec", f"item {index} does not validate", checked.error["details"])
+        items.append((checked, item))
+    store = app[STORE]
+    limit = app[SETTINGS].max_queue_size
+
+    def enqueue() -> tuple[list[Any], Any]:
+        first = store.next_number()
+        for _ in range(count - 1):
+            store.next_number()  # consecutive numbers, one per item
+        jobs = []
+        for index, (checked, _item) in enumerate(items):
+            number = float(-(first + count - 1 - index) if counter_front else first + index)
+            jobs.append(
+                NewJob(
+                    id=str(uuid.uuid4()),
+                    number=number,
+                    prompt=dict(checked.prompt),
+                    extra_data=copy.deepcopy(extra_data),
+                    outputs_to_execute=checked.outputs,
+                    client_id=extra_data.get("client_id"),
+                    created_ms=extra_data["create_time"],
+                    workflow_id=workflow_id_of(extra_data),
+                )
+            )
+        added = store.add_batch(batch_id, jobs, requested=count, max_pending=limit)
+        return added, read_counts(store)
+
+    try:
+        added, counts = await asyncio.to_thread(enqueue)
+    except DuplicateJobError as exc:  # only with colliding random ids; nothing was queued
+        raise rejected(409, error_info(PromptErrorType.DUPLICATE_PROMPT_ID, "job id collision", str(exc))) from exc
+    dispatcher = app[DISPATCHER]
+    if sensitive:
+        for job in added:
+            dispatcher.sensitive[job.id] = sensitive
+    app[HUB].status(counts)  # one status for the whole batch
+    dispatcher.kick()
+    jobs = [
+        {"prompt_id": job.id, "number": plain_number(job.number), "index": index, "values": items[index][1]}
+        for index, job in enumerate(added)
+    ]
+    answer = {
+        "batch_id": batch_id,
+        "requested": count,
+        "enqueued": len(added),
+        "node_errors": validation.node_errors,
+        "jobs": jobs,
+    }
+    return web.json_response(answer)
+
+
+async def _record(request: web.Request) -> Any:
+    batch_id = request.match_info["batch_id"]
+    record = await asyncio.to_thread(request.app[STORE].get_batch, batch_id)
+    if record is None:
+        raise ApiError(
+            404,
+            {"error": {"type": "batch_not_found", "message": "batch not found", "details": batch_id, "extra_info": {}}},
+        )
+    return record
+
+
+@routes.get("/api/impasto/batches/{batch_id}")
+async def get_batch(request: web.Request) -> web.Response:
+    record = await _record(request)
+    store = request.app[STORE]
+    jobs = await asyncio.to_thread(lambda: [store.get(job_id) for job_id in record.job_ids])
+    counts: dict[str, int] = {}
+    for job in jobs:
+        if job is not None:
+            status = "cancelled" if job.state is JobState.REMOVED else (jobs_api_status(job.state) or "cancelled")
+            counts[status] = counts.get(status, 0) + 1
+    answer = {
+        "batch_id": record.id,
+        "requested": record.requested,
+        "enqueued": len(record.job_ids),
+        "counts": counts,
+        "jobs": list(record.job_ids),
+    }
+    return web.json_response(answer)
+
+
+@routes.post("/api/impasto/batches/{batch_id}/cancel")
+async def cancel_batch(request: web.Request) -> web.Response:
+    app = request.app
+    record = await _record(request)
+    store = app[STORE]
+    cancelled = finished = 0
+    removed_any = False
+    for job_id in record.job_ids:
+        outcome = await asyncio.to_thread(store.cancel, job_id)
+        if outcome.outcome is CancelOutcome.CANCELLED and outcome.was in (JobState.PENDING, JobState.IN_PROGRESS):
+            cancelled += 1
+            if outcome.was is JobState.IN_PROGRESS:
+                app[DISPATCHER].interrupt(job_id)
+            else:
+                removed_any = True
+        else:
+            finished += 1
+    if removed_any:
+        await announce(store, app[HUB])
+    return web.json_response({"batch_id": record.id, "cancelled": cancelled, "already_finished": finished})
