@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests (tests/e2e/) need: Debian's Chromium at /usr/bin/chromium and the Python
 # `playwright` package in the project's virtual environment. Idempotent and non-interactive, for CI on a clean
-# Debian machine as root. It never runs `playwright install`: the tests drive the system Chromium through
-# `executable_path`, and browser downloads are not possible where CI runs.
+# Debian machine as root. It never asks Playwright to download a browser of its own: the tests drive the system
+# Chromium through `executable_path`, and browser downloads are not possible where CI runs.
 #
 # Usage: scripts/install-browser.sh [VENV]   (VENV defaults to .venv)
 set -euo pipefail

@@ -1,7 +1,7 @@
 """Fixtures for the browser tests: a real impasto server and a headless Chromium page that records what went wrong.
 
 The browser is Debian's Chromium at /usr/bin/chromium, driven by Playwright's sync API through `executable_path`
-(`playwright install` downloads a browser build, which cannot work where CI runs). `scripts/install-browser.sh`
+(Playwright's own browser download cannot work where CI runs). `scripts/install-browser.sh`
 installs both; without them the tests fail, they never skip. Playwright is imported only inside fixtures, so that
 its absence fails these tests and leaves the rest of the suite running.
 
