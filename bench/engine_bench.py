@@ -8,11 +8,9 @@ Prints a Markdown table of medians (and the 10th/90th percentiles) in millisecon
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import sys
-import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from impasto.engine.events import Event, PreviewEvent
@@ -20,6 +18,10 @@ from impasto.engine.runner import Engine, RunRequest, RunStatus
 from impasto.engine.validation import local_validate_hook
 from impasto.graph.validate import validate_prompt
 from impasto.workers.child import core_registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.timing import timed
 
 
 def chain_prompt(nodes: int) -> dict[str, Any]:
@@ -29,16 +31,6 @@ def chain_prompt(nodes: int) -> dict[str, Any]:
         prompt[str(i)] = {"class_type": "ImpastoIntMath", "inputs": {"a": [str(i - 1), 0], "b": 1, "op": "add"}}
     prompt[str(nodes)] = {"class_type": "PreviewAny", "inputs": {"source": [str(nodes - 1), 0]}}
     return prompt
-
-
-def timed(function: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        gc.collect()
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/stop_bench.py [--repeat 10]
 
-Runs a real server with a small custom-node pack: a node reporting progress every 10 ms, and a pure-Python
-loop that never checks in (stopped by escalation after the grace period, or by an explicit force stop).
+Runs a real server with the custom-node pack of tests/support/stop_nodes.py: a node reporting progress every
+10 ms, and a pure-Python loop that never checks in (stopped by escalation after the grace period, or by an
+explicit force stop).
 """
 
 from __future__ import annotations
@@ -22,49 +23,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support import stop_nodes
 from tests.support.server_process import ServerProcess
-
-PACK = """
-import time
-
-from impasto.engine.context import active_run, current_node
-
-
-class TenMsProgress:
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"steps": ("INT", {"default": 100000, "max": 10**9})}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, steps):
-        run, node = active_run(), current_node()
-        for step in range(steps):
-            time.sleep(0.01)
-            run.report_progress(node.node_id, step + 1, steps)
-        return {}
-
-
-class NeverYields:
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"seconds": ("FLOAT", {"default": 600.0})}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            pass
-        return {}
-
-
-NODE_CLASS_MAPPINGS = {"TenMsProgress": TenMsProgress, "NeverYields": NeverYields}
-"""
 
 NEXT = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
@@ -113,10 +73,10 @@ async def measure(url: str, repeat: int) -> list[tuple[str, list[tuple[float, fl
         ),
         (
             "pure-Python loop, /interrupt (escalates after 1 s grace)",
-            {"1": {"class_type": "NeverYields", "inputs": {"seconds": 600.0}}},
+            {"1": {"class_type": "Stuck", "inputs": {"seconds": 600.0}}},
             "i",
         ),
-        ("pure-Python loop, force-stop", {"1": {"class_type": "NeverYields", "inputs": {"seconds": 600.0}}}, "force"),
+        ("pure-Python loop, force-stop", {"1": {"class_type": "Stuck", "inputs": {"seconds": 600.0}}}, "force"),
     ]
     results = []
     async with aiohttp.ClientSession() as session:
@@ -131,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as base:
-        (Path(base) / "custom_nodes").mkdir()
-        (Path(base) / "custom_nodes" / "stop_bench_nodes.py").write_text(PACK)
+        stop_nodes.install(base)
         server = ServerProcess(Path(base), "--interrupt-grace", "1").start(timeout=120)
         try:
             results = asyncio.run(measure(server.url, args.repeat))

@@ -9,7 +9,6 @@ Prints a Markdown table of medians (and the 10th/90th percentiles) in millisecon
 from __future__ import annotations
 
 import argparse
-import gc
 import statistics
 import sys
 import tempfile
@@ -19,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from impasto.queue import JobResult, JobState, JobStore, MemoryJobStore, NewJob, SqliteJobStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.timing import timed
 
 PENDING = 2_000
 ROWS = 10_000
@@ -66,16 +69,6 @@ def finished(job_id: str, state: JobState, started: int) -> JobResult:
     image = {"filename": f"{job_id}.png", "subfolder": "", "type": "output"}
     messages = [["execution_start", {"prompt_id": job_id, "timestamp": started}]]
     return JobResult(state, {"9": {"images": [image]}}, {"9": {"node_id": "9"}}, messages, "success", started + 900)
-
-
-def timed(function: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
-    for _ in range(repeat):
-        gc.collect()
-        started = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
 
 
 def open_store(kind: str, folder: Path) -> JobStore:

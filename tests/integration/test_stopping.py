@@ -10,74 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_server_process import finished, wait_for
+from tests.support import stop_nodes
 from tests.support.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-PACK = '''
-import ctypes
-import os
-import time
-
-
-class Stuck:
-    """Never checks in: a pure-Python loop that only a killed process stops."""
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"seconds": ("FLOAT", {"default": 60.0})}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, seconds):
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            pass
-        return {}
-
-
-class Exit:
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"how": (["exit", "segfault"],)}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, how):
-        if how == "exit":
-            os._exit(3)
-        ctypes.string_at(0)
-        return {}
-
-
-class TorchLoop:
-    """Many small module calls and no progress reports: only the module-call interrupt point can stop it."""
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"calls": ("INT", {"default": 10_000_000, "max": 10**9})}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, calls):
-        import torch
-
-        layer = torch.nn.Linear(16, 16)
-        x = torch.zeros(1, 16)
-        with torch.no_grad():
-            for _ in range(calls):
-                x = layer(x)
-        return {}
-
-
-NODE_CLASS_MAPPINGS = {"Stuck": Stuck, "Exit": Exit, "TorchLoop": TorchLoop}
-'''
 
 SAVE = {
     "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
@@ -89,8 +26,7 @@ STUCK = {"1": {"class_type": "Stuck", "inputs": {"seconds": 120.0}}}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base: Path = tmp_path_factory.mktemp("stopping")
-    (base / "custom_nodes").mkdir()
-    (base / "custom_nodes" / "stop_nodes.py").write_text(PACK)
+    stop_nodes.install(base)
     process = ServerProcess(base, "--interrupt-grace", "1").start()
     yield process
     process.stop()
@@ -175,33 +111,8 @@ def test_a_torch_heavy_node_stops_cooperatively_at_a_module_call(server):
     assert children_of(server.process.pid) == workers  # the same worker: stopped cooperatively, not killed
 
 
-HOLDS_THE_GIL = """
-import re
-
-
-class HoldsTheLock:
-    '''Catastrophic regex backtracking: native code that never releases the interpreter lock.'''
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"length": ("INT", {"default": 40})}}
-
-    RETURN_TYPES = ()
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-
-    def run(self, length):
-        re.match(r"(a+)+$", "a" * length + "b")
-        return {}
-
-
-NODE_CLASS_MAPPINGS = {"HoldsTheLock": HoldsTheLock}
-"""
-
-
 def test_a_worker_that_stops_heartbeating_is_replaced_and_its_job_fails(tmp_path):
-    (tmp_path / "custom_nodes").mkdir()
-    (tmp_path / "custom_nodes" / "gil_nodes.py").write_text(HOLDS_THE_GIL)
+    stop_nodes.install(tmp_path)
     server = ServerProcess(tmp_path, "--worker-heartbeat-timeout", "2").start()
     try:
         stuck = submit(server, {"1": {"class_type": "HoldsTheLock", "inputs": {"length": 40}}})
@@ -215,8 +126,7 @@ def test_a_worker_that_stops_heartbeating_is_replaced_and_its_job_fails(tmp_path
 
 
 def pack_server(tmp_path, *args):
-    (tmp_path / "custom_nodes").mkdir(exist_ok=True)
-    (tmp_path / "custom_nodes" / "stop_nodes.py").write_text(PACK)
+    stop_nodes.install(tmp_path)
     return ServerProcess(tmp_path, *args).start()
 
 
