@@ -37,6 +37,7 @@ class Settings:
     ephemeral: bool = False
     history_max: int = 10_000
     max_queue_size: int = 10_000
+    max_batch_count: int = 1000
     requeue_interrupted: bool = False
     startup_queue_state: str = "last"  # run | paused | last
     progress_interval_ms: int = 50

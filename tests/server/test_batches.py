@@ -60,6 +60,7 @@ async def test_randomize_draws_within_the_declared_range(client, executor):
 async def test_bad_batches_are_refused_with_a_reason(client):
     cases: list[tuple[dict, str]] = [
         ({"count": 0}, "invalid_batch"),
+        ({"count": 1001}, "invalid_batch"),
         ({"count": 2, "seed": {"mode": "sideways"}}, "invalid_seed_spec"),
         ({"count": 2, "seed": {"targets": [{"node_id": "9", "input": "x"}]}}, "invalid_seed_spec"),
         ({"count": 2, "seed": {"targets": [{"node_id": "2", "input": "b", "values": [1]}]}}, "invalid_seed_spec"),

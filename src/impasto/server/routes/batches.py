@@ -22,7 +22,6 @@ from impasto.server.routing import add_routes
 from impasto.server.status import announce, read_counts
 
 routes = web.RouteTableDef()
-MAX_BATCH_COUNT = 1000
 
 
 def setup(app: web.Application) -> None:
@@ -40,8 +39,9 @@ async def create_batch(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or "prompt" not in body:
         raise _invalid("invalid_batch", "the body must be an object with a prompt")
     count = body.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH_COUNT:
-        raise _invalid("invalid_batch", f"count must be an integer from 1 to {MAX_BATCH_COUNT}", repr(count))
+    most = app[SETTINGS].max_batch_count
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= most:
+        raise _invalid("invalid_batch", f"count must be an integer from 1 to {most}", repr(count))
     validation = await validate_body_prompt(app, body)
     defs = app[CATALOG].defs
     try:
