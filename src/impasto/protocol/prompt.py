@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, NotRequired, TypedDict, TypeGuard
 
 Link = list[Any]  # [source node id, output index]
@@ -55,3 +56,13 @@ def unwrap_value(value: object) -> object:
 def plain_number(number: float) -> int | float:
     """A job's `number` as ComfyUI writes it: a whole number without the `.0`."""
     return int(number) if float(number).is_integer() else number
+
+
+def is_canonical_uuid(value: object) -> bool:
+    """A job id as ComfyUI accepts one: a lowercase hyphenated UUID string (`str(uuid.UUID(x)) == x`)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -19,6 +19,7 @@ from impasto.queue.jobs import (
     NewJob,
     QueueItem,
     jobs_api_status,
+    status_name,
 )
 from impasto.queue.memory import MemoryJobStore
 from impasto.queue.migrations import LATEST_VERSION, MigrationError
@@ -49,4 +50,5 @@ __all__ = [
     "QueueItem",
     "SqliteJobStore",
     "jobs_api_status",
+    "status_name",
 ]

@@ -47,6 +47,11 @@ SERVER_RESTARTED = "server_restarted"  # stop_reason of a job that was running w
 REMOVED_REASON = "removed"  # stop_reason of a pending job that was cancelled or deleted
 
 
+def status_name(state: JobState) -> str:
+    """The Jobs API status of a state, with a removed pending job shown as `cancelled` (impasto's answers)."""
+    return jobs_api_status(state) or "cancelled"
+
+
 def jobs_api_status(state: JobState) -> str | None:
     """The Jobs API status name of a state; None for REMOVED, which the Jobs API never shows."""
     for name, states in JOBS_API_STATES.items():

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from impasto.protocol.errors import error_info
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -21,6 +23,11 @@ class ApiError(Exception):
         super().__init__(f"{status}: {body}")
         self.status = status
         self.body = body
+
+
+def extension_error(status: int, type_: str, message: str, details: str = "", **extra: Any) -> ApiError:
+    """An impasto-extension error: the prompt-style envelope without `node_errors` (http-api.md §7.1)."""
+    return ApiError(status, {"error": error_info(type_, message, details, **extra)})
 
 
 def error(status: int, message: str, **extra: Any) -> ApiError:

@@ -14,8 +14,8 @@ from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
 from impasto.protocol.errors import PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
-from impasto.queue import CancelOutcome, DuplicateJobError, JobState, NewJob, jobs_api_status
-from impasto.server.errors import ApiError, read_json
+from impasto.queue import CancelOutcome, DuplicateJobError, JobState, NewJob, status_name
+from impasto.server.errors import extension_error, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
 from impasto.server.routes.prompt import extra_data_of, rejected, validate_body_prompt, workflow_id_of
 from impasto.server.routing import add_routes
@@ -28,27 +28,23 @@ def setup(app: web.Application) -> None:
     add_routes(app, routes, api_alias=False)
 
 
-def _invalid(type_: str, message: str, details: str = "") -> ApiError:
-    return ApiError(400, {"error": {"type": type_, "message": message, "details": details, "extra_info": {}}})
-
-
 @routes.post("/api/impasto/batches")
 async def create_batch(request: web.Request) -> web.Response:
     app = request.app
     body = await read_json(request)
     if not isinstance(body, dict) or "prompt" not in body:
-        raise _invalid("invalid_batch", "the body must be an object with a prompt")
+        raise extension_error(400, "invalid_batch", "the body must be an object with a prompt")
     count = body.get("count", 1)
     most = app[SETTINGS].max_batch_count
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= most:
-        raise _invalid("invalid_batch", f"count must be an integer from 1 to {most}", repr(count))
+        raise extension_error(400, "invalid_batch", f"count must be an integer from 1 to {most}", repr(count))
     validation = await validate_body_prompt(app, body)
     defs = app[CATALOG].defs
     try:
         targets, before = parse_targets(body.get("seed"), validation.prompt, defs, count)
         values = item_values(targets, validation.prompt, defs, count, before=before, rng=random.Random())
     except SeedSpecError as exc:
-        raise _invalid("invalid_seed_spec", str(exc)) from exc
+        raise extension_error(400, "invalid_seed_spec", str(exc)) from exc
     extra_data, sensitive = extra_data_of(body, request)
     counter_front = bool(body.get("front"))
     batch_id = str(uuid.uuid4())
@@ -60,7 +56,7 @@ async def create_batch(request: web.Request) -> web.Response:
             prompt[node_id]["inputs"][name] = value
         checked = await asyncio.to_thread(validate_prompt, prompt, defs, app[NODE_HOST].validate, None)
         if checked.error is not None:
-            raise _invalid("invalid_seed_spec", f"item {index} does not validate", checked.error["details"])
+            raise extension_error(400, "invalid_seed_spec", f"item {index} does not validate", checked.error["details"])
         items.append((checked, item))
     store = app[STORE]
     limit = app[SETTINGS].max_queue_size
@@ -115,10 +111,7 @@ async def _record(request: web.Request) -> Any:
     batch_id = request.match_info["batch_id"]
     record = await asyncio.to_thread(request.app[STORE].get_batch, batch_id)
     if record is None:
-        raise ApiError(
-            404,
-            {"error": {"type": "batch_not_found", "message": "batch not found", "details": batch_id, "extra_info": {}}},
-        )
+        raise extension_error(404, "batch_not_found", "batch not found", batch_id)
     return record
 
 
@@ -130,7 +123,7 @@ async def get_batch(request: web.Request) -> web.Response:
     counts: dict[str, int] = {}
     for job in jobs:
         if job is not None:
-            status = "cancelled" if job.state is JobState.REMOVED else (jobs_api_status(job.state) or "cancelled")
+            status = status_name(job.state)
             counts[status] = counts.get(status, 0) + 1
     answer = {
         "batch_id": record.id,

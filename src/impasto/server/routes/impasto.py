@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 from aiohttp import web
 
 from impasto import __version__
-from impasto.protocol.prompt import plain_number
-from impasto.queue import JOBS_API_STATES, CancelOutcome, Job, JobState, MoveOutcome, jobs_api_status
-from impasto.server.errors import ApiError, read_json
+from impasto.protocol.prompt import is_canonical_uuid, plain_number
+from impasto.queue import JOBS_API_STATES, CancelOutcome, Job, JobState, MoveOutcome, status_name
+from impasto.server.errors import extension_error, read_json
 from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
 from impasto.server.routing import add_routes
-from impasto.server.status import announce
+from impasto.server.status import announce, queue_counts
 
 routes = web.RouteTableDef()
 STARTED = web.AppKey("started_monotonic", float)
@@ -37,12 +36,9 @@ async def ready(request: web.Request) -> web.Response:
     app = request.app
     store = app[STORE]
 
-    def read() -> tuple[int, int, bool]:
-        pending, running = store.counts()
-        return pending, running, store.is_paused()
-
     try:
-        pending, running, paused = await asyncio.to_thread(read)
+        counts = await queue_counts(store)
+        pending, running, paused = counts.pending, counts.running, counts.paused
         store_check = "ok"
     except Exception:
         pending, running, paused, store_check = 0, 0, False, "error"
@@ -95,16 +91,9 @@ async def resume(request: web.Request) -> web.Response:
 
 def _job_id(request: web.Request) -> str:
     job_id = request.match_info["job_id"]
-    try:
-        if str(uuid.UUID(job_id)) == job_id:
-            return job_id
-    except ValueError:
-        pass
-    raise ApiError(400, envelope("invalid_job_id", "job ids are canonical lowercase UUIDs", job_id))
-
-
-def envelope(type_: str, message: str, details: str = "", **extra: object) -> dict[str, object]:
-    return {"error": {"type": type_, "message": message, "details": details, "extra_info": extra}}
+    if not is_canonical_uuid(job_id):
+        raise extension_error(400, "invalid_job_id", "job ids are canonical lowercase UUIDs", job_id)
+    return job_id
 
 
 @routes.post("/api/impasto/jobs/{job_id}/cancel")
@@ -115,13 +104,12 @@ async def cancel(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
     scope = body.get("scope", "any") if isinstance(body, dict) else None
     if scope not in ("any", "running"):
-        raise ApiError(400, envelope("invalid_scope", 'scope must be "any" or "running"', repr(scope)))
+        raise extension_error(400, "invalid_scope", 'scope must be "any" or "running"', repr(scope))
     try:
         wait = min(max(float(request.query.get("wait", "0")), 0.0), 30.0)
     except ValueError:
-        raise ApiError(
-            400, envelope("invalid_wait", "wait must be a number of seconds", request.query["wait"])
-        ) from None
+        details = request.query["wait"]
+        raise extension_error(400, "invalid_wait", "wait must be a number of seconds", details) from None
     store = app[STORE]
     if scope == "running":
         jobs = await asyncio.to_thread(store.request_interrupt, job_id)
@@ -149,7 +137,7 @@ async def cancel(request: web.Request) -> web.Response:
     job = await asyncio.to_thread(store.get, job_id)
     answer: dict[str, object] = {"id": job_id, "result": result}
     if job is not None:
-        answer["status"] = "cancelled" if job.state is JobState.REMOVED else (jobs_api_status(job.state) or "cancelled")
+        answer["status"] = status_name(job.state)
     return web.json_response(answer)
 
 
@@ -191,18 +179,15 @@ async def move(request: web.Request) -> web.Response:
         and (body.get("to") in ("front", "back") or (isinstance(body.get("before"), str) and body["before"] != job_id))
     )
     if not valid:
-        raise ApiError(
-            400,
-            envelope(
-                "invalid_move", 'the body must be exactly {"to": "front"}, {"to": "back"} or {"before": "<other id>"}'
-            ),
+        raise extension_error(
+            400, "invalid_move", 'the body must be exactly {"to": "front"}, {"to": "back"} or {"before": "<other id>"}'
         )
     assert isinstance(body, dict)
     store = app[STORE]
     moved = await asyncio.to_thread(store.move, job_id, to=body.get("to"), before=body.get("before"))
     if moved.outcome is not MoveOutcome.MOVED:
         status, message = _MOVE_ERRORS[moved.outcome]
-        raise ApiError(status, envelope(moved.outcome.value, message, job_id))
+        raise extension_error(status, moved.outcome.value, message, job_id)
     await announce(store, app[HUB])
     number = plain_number(moved.number if moved.number is not None else 0)
     return web.json_response({"id": job_id, "number": number, "position": moved.position})
@@ -215,7 +200,7 @@ async def job_details(request: web.Request) -> web.Response:
     store = request.app[STORE]
     job = await asyncio.to_thread(store.get, job_id)
     if job is None:
-        raise ApiError(404, envelope("job_not_found", "job not found", job_id))
+        raise extension_error(404, "job_not_found", "job not found", job_id)
     position = None
     if job.state is JobState.PENDING:
         pending = await asyncio.to_thread(store.pending)
@@ -223,7 +208,7 @@ async def job_details(request: web.Request) -> web.Response:
     number = plain_number(job.number)
     body: dict[str, object] = {
         "id": job.id,
-        "status": "cancelled" if job.state is JobState.REMOVED else jobs_api_status(job.state),
+        "status": status_name(job.state),
         "number": number,
         "position": position,
         "create_time": job.created_ms,
@@ -247,7 +232,7 @@ async def clear(request: web.Request) -> web.Response:
     body = await read_json(request) if request.can_read_body else {}
     include_running = body.get("include_running", False) if isinstance(body, dict) else None
     if not isinstance(include_running, bool):
-        raise ApiError(400, envelope("invalid_request_body", "include_running must be true or false"))
+        raise extension_error(400, "invalid_request_body", "include_running must be true or false")
     store = app[STORE]
     removed, interrupted = await asyncio.to_thread(store.clear_queue, include_running=include_running)
     for job in interrupted:
@@ -265,7 +250,7 @@ async def queue_status(request: web.Request) -> web.Response:
     try:
         limit = min(max(int(request.query.get("limit", "500")), 0), 10_000)
     except ValueError:
-        raise ApiError(400, envelope("invalid_request_body", "limit must be an integer")) from None
+        raise extension_error(400, "invalid_request_body", "limit must be an integer") from None
     store = app[STORE]
 
     def read() -> tuple[list[Job], list[Job], dict[str, int], bool]:

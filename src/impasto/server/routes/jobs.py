@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 from aiohttp import web
 
-from impasto.protocol.prompt import plain_number
-from impasto.queue import CancelOutcome, Job, JobState, JobSummary
+from impasto.protocol.prompt import is_canonical_uuid, plain_number
+from impasto.queue import CancelOutcome, Job, JobState, JobSummary, status_name
 from impasto.server.errors import error, query_int, read_json
 from impasto.server.keys import DISPATCHER, HUB, STORE
 from impasto.server.routing import add_routes
@@ -18,14 +17,6 @@ from impasto.server.status import announce
 routes = web.RouteTableDef()
 
 STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
-_STATUS_OF = {
-    JobState.PENDING: "pending",
-    JobState.IN_PROGRESS: "in_progress",
-    JobState.COMPLETED: "completed",
-    JobState.FAILED: "failed",
-    JobState.CANCELLED: "cancelled",
-    JobState.INTERRUPTED: "cancelled",
-}
 MEDIA_KEYS = ("images", "video", "audio", "3d", "text")
 _3D = (".obj", ".fbx", ".gltf", ".glb", ".usdz")
 _TEXT = (".txt", ".md", ".json")
@@ -36,7 +27,7 @@ def setup(app: web.Application) -> None:
 
 
 def job_object(job: Job | JobSummary) -> dict[str, Any]:
-    status = _STATUS_OF[job.state]
+    status = status_name(job.state)
     obj: dict[str, Any] = {
         "id": job.id,
         "status": status,
@@ -184,15 +175,6 @@ async def post_cancel(request: web.Request) -> web.Response:
     return web.json_response({"cancelled": await cancel_job(request.app, request.match_info["job_id"])})
 
 
-def _canonical_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
 @routes.post("/api/jobs/cancel")
 async def post_cancel_many(request: web.Request) -> web.Response:
     try:
@@ -202,7 +184,7 @@ async def post_cancel_many(request: web.Request) -> web.Response:
     ids = body.get("job_ids") if isinstance(body, dict) else None
     if not isinstance(ids, list):
         raise error(400, "job_ids must be a list")
-    invalid = [i if isinstance(i, str) else repr(i) for i in ids if not _canonical_uuid(i)]
+    invalid = [i if isinstance(i, str) else repr(i) for i in ids if not is_canonical_uuid(i)]
     if invalid:
         raise error(400, "job_ids contains invalid id(s)", invalid_ids=invalid)
     results = [await cancel_job(request.app, job_id) for job_id in ids]
