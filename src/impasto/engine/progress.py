@@ -11,7 +11,7 @@ class ProgressRegistry:
     """The state of every node of a run that is not pending.
 
     Each change is emitted as a `progress_state` event naming only the changed node; the complete
-    map is available from `snapshot()` (and `protocol.progress` rebuilds it from the events).
+    map is rebuilt from the events by `protocol.progress.ProgressStateFold`.
     """
 
     def __init__(self, prompt_id: str, dynprompt: DynamicPrompt, sink: EventSink) -> None:
@@ -34,9 +34,6 @@ class ProgressRegistry:
         entry = self._nodes.get(node_id)
         total = entry["max"] if entry is not None else 1
         self._set(node_id, NodeState.FINISHED, total, total)
-
-    def snapshot(self) -> dict[str, NodeProgress]:
-        return {node_id: dict(entry) for node_id, entry in self._nodes.items()}  # type: ignore[misc]
 
     def _set(self, node_id: str, state: NodeState, value: float, total: float) -> None:
         dyn = self._dynprompt

@@ -88,9 +88,6 @@ class Dispatcher:
         """Something changed (a submission, a finished job, resume): look for work."""
         self._wake.set()
 
-    def is_running(self, job_id: str) -> bool:
-        return job_id in self._running
-
     def current_node(self, job_id: str) -> str | None:
         """The node the job is executing now, as its worker last reported."""
         track = self._running.get(job_id)
