@@ -54,8 +54,8 @@ class ThreadExecutor:
         self._loop = asyncio.get_running_loop()
         self._queue.put_nowait(WorkerReady("thread", []))
 
-    def idle_worker(self) -> str | None:
-        return "thread" if self._loop is not None and self._job is None else None
+    def idle_workers(self) -> list[str]:
+        return ["thread"] if self._loop is not None and self._job is None else []
 
     def submit(self, worker_id: str, job: JobSpec) -> None:
         assert self._loop is not None

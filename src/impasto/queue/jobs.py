@@ -88,11 +88,12 @@ class NewJob:
     """A validated job as the server submits it.
 
     `extra_data` is stored exactly as given: removing the sensitive keys (`auth_token_comfy_org`,
-    `api_key_comfy_org`) is the caller's job, before `add`.
+    `api_key_comfy_org`) is the caller's job, before `add`. A `number` of None takes the store's next
+    priority number when the job is added (see `JobStore.add`).
     """
 
     id: str
-    number: float
+    number: float | None
     prompt: JsonObject
     extra_data: JsonObject
     outputs_to_execute: list[str]
@@ -201,6 +202,21 @@ class DuplicateJobError(Exception):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)
         self.job_id = job_id
+
+
+def given_number(job: NewJob) -> float:
+    """The explicit number of a job added where no number is taken for it (a batch takes its own)."""
+    if job.number is None:
+        raise ValueError(f"job {job.id} needs an explicit number here")
+    return job.number
+
+
+class QueueFullError(Exception):
+    """`add` with `max_pending` when that many jobs are already pending."""
+
+    def __init__(self, max_pending: int) -> None:
+        super().__init__(max_pending)
+        self.max_pending = max_pending
 
 
 def summarize(job: Job) -> JobSummary:

@@ -31,9 +31,11 @@ from impasto.queue.jobs import (
     Moved,
     MoveOutcome,
     NewJob,
+    QueueFullError,
     QueueItem,
     check_page,
     checked_result,
+    given_number,
     plan_move,
     settle_orphans,
     states_for,
@@ -153,20 +155,31 @@ class MemoryJobStore:
             self._next_number += 1
             return number
 
-    def add(self, job: NewJob) -> Job:
+    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
         with self._lock:
-            return self._add(job)
+            if max_pending is not None and len(self._in_state({JobState.PENDING})) >= max_pending:
+                raise QueueFullError(max_pending)
+            number = job.number
+            if number is None:
+                self._check_new(job.id)  # a duplicate takes no number
+                counter = self._next_number
+                self._next_number += 1
+                number = float(-counter if front else counter)
+            return self._add(job, number)
 
-    def _add(self, job: NewJob) -> Job:
+    def _check_new(self, job_id: str) -> None:
+        if any(j.id == job_id and j.state in ACTIVE_STATES for j in self._rows.values()):
+            raise DuplicateJobError(job_id)
+
+    def _add(self, job: NewJob, number: float) -> Job:
         """Insert one pending job; the caller holds the lock."""
-        if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
-            raise DuplicateJobError(job.id)
+        self._check_new(job.id)
         self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
         self._last_seq += 1
         texts = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
         stored = Job(
             id=job.id,
-            number=job.number,
+            number=number,
             seq=self._last_seq,
             state=JobState.PENDING,
             prompt={},  # never read: copies handed out are parsed from the texts
@@ -363,7 +376,7 @@ class MemoryJobStore:
             for job in fitting:  # checked before any insert: all or nothing
                 if any(j.id == job.id and j.state in ACTIVE_STATES for j in self._rows.values()):
                     raise DuplicateJobError(job.id)
-            added = [self._add(job) for job in fitting]
+            added = [self._add(job, given_number(job)) for job in fitting]
             created = fitting[0].created_ms if fitting else 0
             self._batches[batch_id] = BatchRecord(batch_id, requested, tuple(j.id for j in fitting), created)
             return added

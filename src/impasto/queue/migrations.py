@@ -104,10 +104,40 @@ def _v3_batches(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_row_counts(db: sqlite3.Connection) -> None:
+    # How many history entries and tombstones exist, kept by triggers in the same statement as every change,
+    # whatever code (or process) makes it: pruning then deletes just the excess, oldest first, instead of
+    # walking history_max index entries on every finished job.
+    db.execute(
+        "INSERT INTO counters (name, value) VALUES"
+        " ('history_rows', (SELECT count(*) FROM jobs WHERE finished_seq > 0)),"
+        " ('tombstones', (SELECT count(*) FROM jobs WHERE state = 'removed'))"
+    )
+    history, removed = "{row}.finished_seq > 0", "{row}.state = 'removed'"
+    for name, condition in (("history_rows", history), ("tombstones", removed)):
+        new, old = condition.format(row="NEW"), condition.format(row="OLD")
+        db.execute(
+            f"CREATE TRIGGER count_{name}_insert AFTER INSERT ON jobs WHEN {new}"
+            f" BEGIN UPDATE counters SET value = value + 1 WHERE name = '{name}'; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER count_{name}_delete AFTER DELETE ON jobs WHEN {old}"
+            f" BEGIN UPDATE counters SET value = value - 1 WHERE name = '{name}'; END"
+        )
+        # coalesce: a NULL finished_seq compares as NULL, which is neither true nor false.
+        db.execute(
+            f"CREATE TRIGGER count_{name}_update AFTER UPDATE OF state, finished_seq ON jobs"
+            f" WHEN coalesce({new}, 0) <> coalesce({old}, 0)"
+            f" BEGIN UPDATE counters SET value = value + coalesce({new}, 0) - coalesce({old}, 0)"
+            f" WHERE name = '{name}'; END"
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
     Migration(3, "server-side batches", _v3_batches),
+    Migration(4, "history and tombstone counts kept by triggers", _v4_row_counts),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -34,9 +34,11 @@ from impasto.queue.jobs import (
     Moved,
     MoveOutcome,
     NewJob,
+    QueueFullError,
     QueueItem,
     check_page,
     checked_result,
+    given_number,
     message_data,
     plan_move,
     settle_orphans,
@@ -158,14 +160,19 @@ class SqliteJobStore:
                 self._db.execute("COMMIT")
 
     def _prune(self, db: sqlite3.Connection, *, tombstones: bool) -> None:
-        # Keep the newest history_max history entries (completion order; the subquery walks jobs_history from
-        # the top), or the newest history_max tombstones (submission order, via jobs_state): they are not history.
-        where, key = ("state = 'removed'", "seq") if tombstones else (_HISTORY, "finished_seq")
-        db.execute(
-            f"DELETE FROM jobs WHERE {where} AND {key} <="
-            f" (SELECT {key} FROM jobs WHERE {where} ORDER BY {key} DESC LIMIT 1 OFFSET ?)",
-            (self.history_max,),
+        # Keep the newest history_max history entries (completion order, via jobs_history), or the newest
+        # history_max tombstones (submission order, via jobs_state): they are not history. The counts are kept
+        # by triggers, so only the excess is read, from the oldest end.
+        counter, where, key = (
+            ("tombstones", "state = 'removed'", "seq") if tombstones else ("history_rows", _HISTORY, "finished_seq")
         )
+        count = db.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()[0]
+        excess = int(count) - self.history_max
+        if excess > 0:
+            db.execute(
+                f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} ORDER BY {key} LIMIT ?)",
+                (excess,),
+            )
 
     def _finish_row(self, db: sqlite3.Connection, seq: int, job_id: str, result: JobResult) -> Job:
         finished_seq = None
@@ -190,28 +197,44 @@ class SqliteJobStore:
 
     def next_number(self) -> int:
         with self._write() as db:
-            # Read and advance in one statement; RETURNING sees the new value, so the taken one is value - 1.
-            row = db.execute("UPDATE counters SET value = value + 1 WHERE name = 'number' RETURNING value - 1")
-            return int(row.fetchone()[0])
+            return self._take_number(db)
 
-    def add(self, job: NewJob) -> Job:
+    @staticmethod
+    def _take_number(db: sqlite3.Connection) -> int:
+        # Read and advance in one statement; RETURNING sees the new value, so the taken one is value - 1.
+        row = db.execute("UPDATE counters SET value = value + 1 WHERE name = 'number' RETURNING value - 1")
+        return int(row.fetchone()[0])
+
+    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
         with self._write() as db:
-            row = self._insert(db, job)
+            if max_pending is not None:
+                pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
+                if pending >= max_pending:
+                    raise QueueFullError(max_pending)
+            number = job.number
+            if number is None:
+                self._check_new(db, job.id)  # a duplicate takes no number
+                counter = self._take_number(db)
+                number = float(-counter if front else counter)
+            row = self._insert(db, job, number)
         return self._remember(job, row)
 
-    def _insert(self, db: sqlite3.Connection, job: NewJob) -> sqlite3.Row:
-        """Insert one pending job inside the caller's transaction."""
+    def _check_new(self, db: sqlite3.Connection, job_id: str) -> None:
         # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
         active = "SELECT 1 FROM jobs WHERE id = ? AND state IN ('pending', 'in_progress')"
-        if db.execute(active, (job.id,)).fetchone() is not None:
-            raise DuplicateJobError(job.id)
+        if db.execute(active, (job_id,)).fetchone() is not None:
+            raise DuplicateJobError(job_id)
+
+    def _insert(self, db: sqlite3.Connection, job: NewJob, number: float) -> sqlite3.Row:
+        """Insert one pending job inside the caller's transaction."""
+        self._check_new(db, job.id)
         # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
         db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
         prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
         row = db.execute(
             "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
             f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
-            (job.id, job.number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
+            (job.id, number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
         ).fetchone()
         row_out: sqlite3.Row = row
         return row_out
@@ -220,7 +243,7 @@ class SqliteJobStore:
         added = _job(row)
         with self._lock:  # only once committed: a rolled-back insert could hand its seq to another row
             self._items[added.seq] = QueueItem(
-                job.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"]
+                added.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"]
             )
         return added
 
@@ -455,7 +478,7 @@ class SqliteJobStore:
         with self._write() as db:
             pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
             fitting = list(jobs[: max(0, max_pending - int(pending))])
-            rows = [self._insert(db, job) for job in fitting]
+            rows = [self._insert(db, job, given_number(job)) for job in fitting]
             db.execute(
                 "INSERT INTO batches (id, requested, job_ids, created_ms) VALUES (?, ?, ?, ?)",
                 (batch_id, requested, _dump([j.id for j in fitting]), fitting[0].created_ms if fitting else 0),

@@ -32,11 +32,14 @@ class JobStore(Protocol):
         """
         ...
 
-    def add(self, job: NewJob) -> Job:
+    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
         """Queue a job as PENDING with the next `seq`; returns the stored row (version 1).
 
-        Raises `DuplicateJobError` (and changes nothing) when that id is PENDING or IN_PROGRESS. A REMOVED
-        tombstone of the id is dropped; a finished entry of the id stays in history until this run finishes.
+        A `job.number` of None takes `next_number()` in the same transaction, negated when `front` (an explicit
+        number is used as given and `front` is ignored). Raises `DuplicateJobError` when that id is PENDING or
+        IN_PROGRESS, and `QueueFullError` when `max_pending` jobs are already pending; either way nothing
+        changes and no number is taken. A REMOVED tombstone of the id is dropped; a finished entry of the id
+        stays in history until this run finishes.
         """
         ...
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -121,16 +123,44 @@ class Channel:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                while self._queue and not self.closed:
-                    payload = self._queue.popleft()
-                    self._queued_bytes -= len(payload)
-                    if isinstance(payload, str):
-                        await self.ws.send_str(payload)
-                    else:
-                        await self.ws.send_bytes(payload)
+                if len(self._queue) > 1:
+                    with _corked(self.ws):
+                        await self._drain()
+                else:
+                    await self._drain()
         except (ConnectionResetError, RuntimeError) as exc:
             log.debug("socket %s gone while sending: %s", self.sid, exc)
             self.closed = True
         if self._close_code is not None and not self.ws.closed:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=self._close_code)
+
+    async def _drain(self) -> None:
+        while self._queue and not self.closed:
+            payload = self._queue.popleft()
+            self._queued_bytes -= len(payload)
+            if isinstance(payload, str):
+                await self.ws.send_str(payload)
+            else:
+                await self.ws.send_bytes(payload)
+
+
+@contextlib.contextmanager
+def _corked(ws: web.WebSocketResponse) -> Iterator[None]:
+    """Hold back partial TCP segments while several frames are written (Linux TCP_CORK), then send them at
+    once: one transmission and one wake-up of the client instead of one per message."""
+    cork = getattr(socket, "TCP_CORK", None)
+    sock = ws.get_extra_info("socket") if cork is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        yield
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impasto.protocol.events import EventType, NodeState
-from impasto.queue import Job, JobResult, JobState, JobStore
+from impasto.queue import Job, JobResult, JobState, JobStore, NewJob
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
@@ -71,9 +71,10 @@ class Dispatcher:
         self.job_time_limit = job_time_limit
         self.sensitive: dict[str, dict[str, str]] = {}  # job id -> auth values, in memory only
         self._wake = asyncio.Event()
-        self._starting: set[str] = set()  # claimed, not yet handed to a worker
-        self._cancel_after_start: set[str] = set()
+        self._cancel_after_start: set[str] = set()  # cancelled while their claim was in flight
         self._running: dict[str, _Track] = {}
+        self._reserved: dict[str, int] = {}  # workers with a claim in flight -> the kick count when reserved
+        self._kicks = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -86,6 +87,7 @@ class Dispatcher:
 
     def kick(self) -> None:
         """Something changed (a submission, a finished job, resume): look for work."""
+        self._kicks += 1
         self._wake.set()
 
     def current_node(self, job_id: str) -> str | None:
@@ -95,12 +97,14 @@ class Dispatcher:
 
     def interrupt(self, job_id: str) -> None:
         """Deliver a recorded cancel to the job's worker, and kill the worker if the job ignores it."""
-        if job_id in self._starting:
+        track = self._running.get(job_id)
+        if track is None:
+            # Claimed in a thread hop that has not come back yet (its row was read before this cancel):
+            # delivered when the job is handed to its worker.
             self._cancel_after_start.add(job_id)
             return
         self.executor.interrupt(job_id)
-        track = self._running.get(job_id)
-        if track is not None and track.grace is None:
+        if track.grace is None:
             loop = asyncio.get_running_loop()
             track.grace = loop.call_later(self.interrupt_grace, self._kill, job_id, "escalated")
 
@@ -128,30 +132,74 @@ class Dispatcher:
         track.stop_reason = reason
         self.executor.interrupt(job_id, force=True)
 
+    async def enqueue(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
+        """Queue a job (`JobStore.add`), and when a worker is free, claim its next job in the same thread hop.
+
+        Raises what `add` raises (`DuplicateJobError`, `QueueFullError`), with nothing queued.
+        """
+        worker_id = self._reserve()
+
+        def add_and_claim() -> tuple[Job, QueueCounts, tuple[Job, QueueCounts] | None]:
+            added = self.store.add(job, front=front, max_pending=max_pending)
+            return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
+
+        try:
+            added, counts, claimed = await asyncio.to_thread(add_and_claim)
+        except BaseException:
+            self._release(worker_id, None)
+            raise
+        self.hub.status(counts)
+        if worker_id is None:
+            self.kick()  # every worker was busy or held: the claim loop looks again when one is freed
+        self._release(worker_id, claimed)
+        return added
+
+    def _reserve(self) -> str | None:
+        """A free worker, held for one claim so that no other claim hands it a second job."""
+        for worker_id in self.executor.idle_workers():
+            if worker_id not in self._reserved:
+                self._reserved[worker_id] = self._kicks
+                return worker_id
+        return None
+
+    def _release(self, worker_id: str | None, claimed: tuple[Job, QueueCounts] | None) -> None:
+        """End a reservation: start the claimed job on the worker; without one, look again if kicked meanwhile."""
+        if worker_id is None:
+            return
+        kicks = self._reserved.pop(worker_id)
+        if claimed is not None:
+            self._start(worker_id, claimed)
+        elif kicks != self._kicks:
+            self.kick()  # a change while the worker was held found it busy: its claim may have come too early
+
     async def _claim_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while (worker_id := self.executor.idle_worker()) is not None:
-                claimed = await asyncio.to_thread(self._claim, worker_id)
+            while (worker_id := self._reserve()) is not None:
+                try:
+                    claimed = await asyncio.to_thread(self._claim, worker_id)
+                except BaseException:
+                    self._release(worker_id, None)
+                    raise
+                self._release(worker_id, claimed)
                 if claimed is None:
                     break
-                job, counts = claimed
-                self._starting.add(job.id)
-                track = self._running[job.id] = _Track(job)
-                if self.job_time_limit is not None:
-                    loop = asyncio.get_running_loop()
-                    track.limit = loop.call_later(self.job_time_limit, self._kill, job.id, "time_limit")
-                self.hub.run_started(job.id, job.client_id)
-                self.hub.status(counts)
-                spec = JobSpec(
-                    job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {})
-                )
-                self.executor.submit(worker_id, spec)
-                self._starting.discard(job.id)
-                if job.cancel_requested or job.id in self._cancel_after_start:
-                    self._cancel_after_start.discard(job.id)
-                    self.interrupt(job.id)
+
+    def _start(self, worker_id: str, claimed: tuple[Job, QueueCounts]) -> None:
+        """Announce a claim and hand the job to its worker, with the cancel that may have arrived meanwhile."""
+        job, counts = claimed
+        self.hub.status(counts)
+        track = self._running[job.id] = _Track(job)
+        if self.job_time_limit is not None:
+            loop = asyncio.get_running_loop()
+            track.limit = loop.call_later(self.job_time_limit, self._kill, job.id, "time_limit")
+        self.hub.run_started(job.id, job.client_id)
+        spec = JobSpec(job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {}))
+        self.executor.submit(worker_id, spec)
+        if job.cancel_requested or job.id in self._cancel_after_start:
+            self._cancel_after_start.discard(job.id)
+            self.interrupt(job.id)
 
     def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
         # One thread hop for the claim and the counts its `status` announces.
@@ -262,14 +310,21 @@ class Dispatcher:
     ) -> None:
         status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
         result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason)
+        worker_id = self._reserve()  # the worker that ran this job, unless it died
 
-        def finish() -> QueueCounts:
+        def finish_and_claim() -> tuple[QueueCounts, tuple[Job, QueueCounts] | None]:
+            # One thread hop: record the job, then claim the next one for the worker it freed.
             self.store.finish(job_id, result)
-            return read_counts(self.store)
+            return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
-        counts = await asyncio.to_thread(finish)
+        try:
+            counts, claimed = await asyncio.to_thread(finish_and_claim)
+        except BaseException:
+            self._release(worker_id, None)
+            raise
         track = self._running.pop(job_id, None)
         self.sensitive.pop(job_id, None)
+        self._cancel_after_start.discard(job_id)
         self.hub.status(counts)
         self.hub.run_finished(job_id, ended=state is not JobState.REMOVED)
         if track is not None:
@@ -278,7 +333,9 @@ class Dispatcher:
                     timer.cancel()
             if not track.ended.done():
                 track.ended.set_result(None)
-        self.kick()
+        self._release(worker_id, claimed)
+        if worker_id is None:
+            self.kick()
 
 
 def _exit_text(exitcode: int | None) -> str:

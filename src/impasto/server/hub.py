@@ -29,8 +29,11 @@ TERMINAL = {
 }
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per message
+
+
 def message(type_: str, data: Any) -> str:
-    return json.dumps({"type": type_, "data": data}, separators=(",", ":"))
+    return _encode({"type": type_, "data": data})
 
 
 @dataclass(slots=True)

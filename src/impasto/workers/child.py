@@ -205,11 +205,14 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
                 return
 
     threading.Thread(target=heartbeat, name="impasto-worker-heartbeat", daemon=True).start()
-    loop = asyncio.Runner()  # one event loop for every job: starting a loop per job costs more than a tiny job
+    # One event loop for every job: starting a loop per job costs more than a tiny job. Not asyncio.Runner:
+    # its run() installs and restores a SIGINT handler each time, which costs more than a cached job.
+    loop = asyncio.new_event_loop()
     send(WorkerReady(worker_id, [cpu_device()]))
     while True:
         spec = jobs.get()
         if spec is None:
+            loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             return
         token = state.begin(spec.job_id)
@@ -238,7 +241,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
         try:
             with interrupt_torch_modules(token):
-                result = loop.run(runner.engine.run(request, sink, token))
+                result = loop.run_until_complete(runner.engine.run(request, sink, token))
             finished = JobFinished(
                 spec.job_id,
                 result.status.value,

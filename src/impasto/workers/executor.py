@@ -15,12 +15,12 @@ class Executor(Protocol):
         """Start the workers; returns once each has reported ready."""
         ...
 
-    def idle_worker(self) -> str | None:
-        """The id of a worker that can take a job now, or None."""
+    def idle_workers(self) -> list[str]:
+        """The ids of the workers that can take a job now."""
         ...
 
     def submit(self, worker_id: str, job: JobSpec) -> None:
-        """Hand a job to that idle worker (from `idle_worker`)."""
+        """Hand a job to an idle worker (one of `idle_workers`)."""
         ...
 
     def interrupt(self, job_id: str, *, force: bool = False) -> None:

@@ -116,20 +116,21 @@ class LocalProcessExecutor:
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 break
-            if isinstance(message, list):  # a worker sends a run's events in batches
-                for item in message:
-                    self._deliver(worker, item)
-            else:
-                self._deliver(worker, message)
+            # A worker sends a run's events in batches; a batch crosses to the loop in one wake-up.
+            self._deliver(worker, message if isinstance(message, list) else [message])
         worker.process.join(timeout=5)
-        self._deliver(worker, WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode))
+        self._deliver(worker, [WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode)])
 
-    def _deliver(self, worker: _Worker, message: ExecutorMessage | Heartbeat) -> None:
+    def _deliver(self, worker: _Worker, messages: list[ExecutorMessage | Heartbeat]) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
         with contextlib.suppress(RuntimeError):  # the loop may close in between
-            loop.call_soon_threadsafe(self._on_message, worker, message)
+            loop.call_soon_threadsafe(self._on_messages, worker, messages)
+
+    def _on_messages(self, worker: _Worker, messages: list[ExecutorMessage | Heartbeat]) -> None:
+        for message in messages:
+            self._on_message(worker, message)
 
     def _on_message(self, worker: _Worker, message: ExecutorMessage | Heartbeat) -> None:
         if isinstance(message, Heartbeat):
@@ -160,11 +161,12 @@ class LocalProcessExecutor:
                 self._spawn(worker.worker_id)
         self._messages.put_nowait(message)
 
-    def idle_worker(self) -> str | None:
-        for worker in self._workers.values():
-            if worker.ready.is_set() and worker.job_id is None and not (worker.unresponsive or worker.retiring):
-                return worker.worker_id
-        return None
+    def idle_workers(self) -> list[str]:
+        return [
+            worker.worker_id
+            for worker in self._workers.values()
+            if worker.ready.is_set() and worker.job_id is None and not (worker.unresponsive or worker.retiring)
+        ]
 
     def submit(self, worker_id: str, job: JobSpec) -> None:
         worker = self._workers[worker_id]

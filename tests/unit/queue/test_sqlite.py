@@ -181,6 +181,57 @@ def test_an_old_database_is_upgraded_with_its_rows(tmp_path):
         db.close()
 
 
+def row_counts(path: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(history rows, tombstones) as the trigger-kept counters say, and as counted."""
+    db = sqlite3.connect(path)
+    try:
+        kept = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        history = db.execute("SELECT count(*) FROM jobs WHERE finished_seq > 0").fetchone()[0]
+        tombstones = db.execute("SELECT count(*) FROM jobs WHERE state = 'removed'").fetchone()[0]
+    finally:
+        db.close()
+    return (kept["history_rows"], kept["tombstones"]), (history, tombstones)
+
+
+def test_the_trigger_kept_counts_follow_every_kind_of_change(tmp_path):
+    path = tmp_path / "q.db"
+    with SqliteJobStore(path, history_max=3) as store:
+        for i in range(5):
+            store.add(new_job(f"j{i}", i))
+            assert store.claim_next("w", 1) is not None
+            store.finish(f"j{i}", done(f"j{i}"))
+        store.add(new_job("j4", 9))  # a re-run: its old entry stays until it finishes
+        for name in ["p", "q"]:
+            store.add(new_job(name, 10))
+        store.delete_pending(["p"])
+        store.cancel("q")
+        store.delete_history(["j2"])
+        counted = row_counts(path)
+        assert counted[0] == counted[1] == (2, 2)
+        assert store.claim_next("w", 1) is not None
+        store.finish("j4", done("j4"))
+        store.delete_history(None)
+    counted = row_counts(path)
+    assert counted[0] == counted[1] == (0, 2)
+
+
+def test_an_upgrade_to_v4_counts_the_rows_already_there(tmp_path):
+    path = tmp_path / "q.db"
+    db = open_at_version(path, 3)
+    try:
+        db.execute(
+            "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, created_ms, finished_seq)"
+            " VALUES ('a', 1, 'completed', '{}', '{}', '[]', 1, 1), ('b', 2, 'removed', '{}', '{}', '[]', 1, NULL),"
+            " ('c', 3, 'pending', '{}', '{}', '[]', 1, NULL)"
+        )
+    finally:
+        db.close()
+    with SqliteJobStore(path):
+        pass
+    counted = row_counts(path)
+    assert counted[0] == counted[1] == (1, 1)
+
+
 def test_a_database_newer_than_the_code_is_refused(tmp_path):
     db = sqlite3.connect(tmp_path / "q.db")
     db.execute("PRAGMA user_version = 99")

@@ -20,6 +20,7 @@ from impasto.queue import (
     Moved,
     MoveOutcome,
     NewJob,
+    QueueFullError,
     SqliteJobStore,
 )
 
@@ -53,7 +54,7 @@ def store(make_store: MakeStore) -> JobStore:
     return make_store()
 
 
-def new_job(job_id: str, number: float = 0, *, created_ms: int = 1000, workflow_id: str | None = None) -> NewJob:
+def new_job(job_id: str, number: float | None = 0, *, created_ms: int = 1000, workflow_id: str | None = None) -> NewJob:
     prompt = {"9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": job_id}}}
     extra = {"client_id": "c1", "create_time": created_ms, "extra_pnginfo": {"workflow": {"id": workflow_id}}}
     return NewJob(job_id, number, prompt, extra, ["9"], "c1", created_ms, workflow_id)
@@ -119,6 +120,28 @@ def test_add_stores_a_pending_job_as_given(store):
     assert (job.started_ms, job.ended_ms, job.worker_id, job.status_str, job.finished_seq) == (None,) * 5
     assert (job.cancel_requested, job.outputs, job.meta, job.messages, job.version) == (False, {}, {}, [], 1)
     assert store.get("a") == job
+
+
+def test_add_without_a_number_takes_the_next_one_in_the_same_call(store):
+    assert store.next_number() == 0
+    back = store.add(new_job("back", None))
+    front = store.add(new_job("front", None), front=True)
+    given = store.add(new_job("given", 0.5), front=True)  # an explicit number is used as given
+    assert (back.number, front.number, given.number) == (1, -2, 0.5)
+    assert store.next_number() == 3
+    assert [j.id for j in store.pending()] == ["front", "given", "back"]
+
+
+def test_a_rejected_add_takes_no_number_and_changes_nothing(store):
+    store.add(new_job("a", None))
+    with pytest.raises(DuplicateJobError):
+        store.add(new_job("a", None))
+    with pytest.raises(QueueFullError) as full:
+        store.add(new_job("b", None), max_pending=1)
+    assert full.value.max_pending == 1
+    assert [j.id for j in store.pending()] == ["a"]
+    assert store.next_number() == 1
+    assert store.add(new_job("b", None), max_pending=2).number == 2
 
 
 def test_seq_follows_submission_order(store):
@@ -296,6 +319,18 @@ def test_history_keeps_the_newest_history_max_entries(make_store):
         run(store, f"j{i}", FINISHED[i % 4])
     assert [j.id for j in store.history(0, None)] == ["j2", "j3", "j4"]
     assert store.get("j0") is None and store.history_count() == 3
+
+
+def test_pruning_keeps_the_cap_through_replacements_deletes_and_requeues(make_store):
+    store = make_store(history_max=4)
+    for i in range(6):
+        run(store, f"j{i % 3}")  # re-runs of an id replace its history entry
+    run(store, "x")
+    store.delete_history(["j0"])
+    for i in range(3, 9):
+        run(store, f"j{i}", FINISHED[i % 4])
+    assert [j.id for j in store.history(0, None)] == ["j5", "j6", "j7", "j8"]
+    assert store.history_count() == 4
 
 
 def test_tombstones_do_not_count_as_history_and_are_capped_too(make_store):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import math
@@ -18,12 +17,10 @@ from impasto.graph.catalog import NodeDef
 from impasto.graph.validate import ValidationResult, validate_prompt
 from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
-from impasto.queue import DuplicateJobError, NewJob
+from impasto.queue import DuplicateJobError, NewJob, QueueFullError
 from impasto.server.errors import ApiError
-from impasto.server.hub import QueueCounts
-from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.keys import CATALOG, DISPATCHER, NODE_HOST, SETTINGS, STORE
 from impasto.server.routing import add_routes
-from impasto.server.status import read_counts
 from impasto.workers.nodehost import NodeDefinitions, NodeHostUnavailable
 
 log = logging.getLogger(__name__)
@@ -74,7 +71,6 @@ async def post_prompt(request: web.Request) -> web.Response:
 
 async def _queue(request: web.Request, body: dict[str, Any], number: float | None, front: bool) -> web.Response:
     app = request.app
-    store = app[STORE]
     if "prompt" not in body:
         raise rejected(400, error_info(PromptErrorType.NO_PROMPT, "No prompt provided", "No prompt provided"))
     prompt_id = _prompt_id(body.get("prompt_id"))
@@ -91,19 +87,6 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
     validation = await validate_body_prompt(app, body)
     extra_data, sensitive = extra_data_of(body, request)
     limit = app[SETTINGS].max_queue_size
-
-    def enqueue() -> tuple[float, QueueCounts] | None:
-        # One thread hop: the queue-size check, the number, the insert and the counts for `status`.
-        pending, _running = store.counts()
-        if pending >= limit:
-            return None
-        taken = number
-        if taken is None:
-            counter = store.next_number()
-            taken = float(-counter if front else counter)
-        store.add(_job(prompt_id, taken, validation, extra_data))
-        return taken, read_counts(store)
-
     dispatcher = app[DISPATCHER]
     # Held in memory before the job exists, so a worker never starts it without them. An id already held
     # belongs to a pending or running duplicate, which this request must not touch.
@@ -111,7 +94,8 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
     if holds:
         dispatcher.sensitive[prompt_id] = sensitive
     try:
-        queued = await asyncio.to_thread(enqueue)
+        # One thread hop: the queue-size check, the number, the insert, and the claim when a worker is free.
+        job = await dispatcher.enqueue(_job(prompt_id, number, validation, extra_data), front=front, max_pending=limit)
     except DuplicateJobError:
         if holds:
             dispatcher.sensitive.pop(prompt_id, None)
@@ -124,18 +108,15 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
                 prompt_id=prompt_id,
             ),
         ) from None
-    if queued is None:
+    except QueueFullError:
         if holds:
             dispatcher.sensitive.pop(prompt_id, None)
-        raise rejected(429, error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(limit)))
-    taken, counts = queued
-    app[HUB].status(counts)
-    dispatcher.kick()
-    body_out = {"prompt_id": prompt_id, "number": plain_number(taken), "node_errors": validation.node_errors}
+        raise rejected(429, error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(limit))) from None
+    body_out = {"prompt_id": prompt_id, "number": plain_number(job.number), "node_errors": validation.node_errors}
     return web.json_response(body_out)
 
 
-def _job(prompt_id: str, number: float, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
+def _job(prompt_id: str, number: float | None, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
     return NewJob(
         id=prompt_id,
         number=number,
@@ -246,7 +227,9 @@ def _prompt_id(value: Any) -> str:
 
 def extra_data_of(body: dict[str, Any], request: web.Request) -> tuple[dict[str, Any], dict[str, str]]:
     raw = body.get("extra_data")
-    extra: dict[str, Any] = copy.deepcopy(raw) if isinstance(raw, dict) else {}
+    # The body was parsed for this request alone, so its values are not shared: a shallow copy is enough
+    # for the keys changed here (a workflow in extra_pnginfo can be large).
+    extra: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
     client_id = body.get("client_id")
     if isinstance(client_id, str) and client_id:
         extra["client_id"] = client_id
