@@ -6,11 +6,18 @@ IMAGE tensors are float32 `[B, H, W, C]` in 0..1 (execution.md §12); resizing w
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
 from PIL import Image
+
+from impasto.nodes._lazy import lazy_module
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy_module("torch")
 
 InputTypes = dict[str, dict[str, tuple[object, ...] | str]]
 

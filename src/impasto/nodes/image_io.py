@@ -11,15 +11,20 @@ import random
 import string
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
+from impasto.nodes._lazy import lazy_module
 from impasto.nodes.settings import current
 from impasto.paths import Folders, FolderType, PathEscapeError, annotated_path, input_images, save_path
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy_module("torch")
 
 InputTypes = dict[str, dict[str, tuple[object, ...] | str]]
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from impasto.nodes._lazy import lazy_module
 from impasto.nodes.image import common_upscale
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:
+    torch = lazy_module("torch")
+    F = lazy_module("torch.nn.functional")
 
 InputTypes = dict[str, dict[str, tuple[object, ...] | str]]
 

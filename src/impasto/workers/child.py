@@ -166,6 +166,8 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
     die_with_parent()
     logging.basicConfig(level=settings.verbose, format=f"%(levelname)s worker {worker_id} %(name)s: %(message)s")
     runner = EmbeddedRunner(settings)
+    with contextlib.suppress(ImportError):
+        import torch  # noqa: F401  node modules bind torch lazily (nodes/_lazy.py); no job waits for it
     send_lock = threading.Lock()
 
     def send(message: object) -> None:
