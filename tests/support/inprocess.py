@@ -32,6 +32,9 @@ class InProcessNodeHost:
     def validate(self, call: ValidateCall) -> Sequence[ValidateResult]:
         return self._hook(call)
 
+    def routes(self) -> None:
+        return None
+
     def close(self) -> None:
         pass
 

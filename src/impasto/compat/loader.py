@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from impasto.compat import hook
 from impasto.engine.registry import NodeRegistry
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def load_custom_nodes(
     whitelist: Iterable[str] = (),
 ) -> list[PackResult]:
     allowed = set(whitelist)
+    hook.install()  # `import server` and the other ComfyUI module names, for the packs
     _ensure_namespace()
     results = []
     for name, path in pack_candidates(folders):

@@ -14,10 +14,22 @@ from impasto.protocol.devices import cpu_device
 from impasto.queue import JobStore
 from impasto.server import middleware
 from impasto.server.catalog import Catalog
+from impasto.server.custom_routes import PackRoutes, pack_routes_middleware
 from impasto.server.dispatch import Dispatcher
 from impasto.server.errors import error_middleware
 from impasto.server.hub import Hub
-from impasto.server.keys import CATALOG, DEVICES, DISPATCHER, EXECUTOR, EXTENSION_DIRS, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.keys import (
+    CATALOG,
+    DEVICES,
+    DISPATCHER,
+    EXECUTOR,
+    EXTENSION_DIRS,
+    HUB,
+    NODE_HOST,
+    PACK_ROUTES,
+    SETTINGS,
+    STORE,
+)
 from impasto.server.routes import (
     batches,
     files,
@@ -57,10 +69,12 @@ API_MODULES = (
 
 
 def create_app(settings: Settings, store: JobStore, executor: Executor, node_host: NodeDefinitions) -> web.Application:
+    pack_routes = PackRoutes(node_host)
     app = web.Application(
         client_max_size=settings.max_upload_bytes,
-        middlewares=[middleware.origin_guard(settings), error_middleware],
+        middlewares=[middleware.origin_guard(settings), error_middleware, pack_routes_middleware(pack_routes)],
     )
+    app[PACK_ROUTES] = pack_routes
     app[SETTINGS] = settings
     app[STORE] = store
     app[EXECUTOR] = executor
@@ -112,5 +126,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     for channel in app[HUB].channels():
         channel.close()
     await dispatcher.stop()
+    await app[PACK_ROUTES].close()
     await executor.close()
     await asyncio.to_thread(app[NODE_HOST].close)

@@ -9,6 +9,7 @@ from aiohttp import web
 from impasto.config import Settings
 from impasto.queue import JobStore
 from impasto.server.catalog import Catalog
+from impasto.server.custom_routes import PackRoutes
 from impasto.server.dispatch import Dispatcher
 from impasto.server.hub import Hub
 from impasto.workers.executor import Executor
@@ -25,3 +26,4 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 CATALOG = web.AppKey("catalog", Catalog)
 NODE_HOST = web.AppKey("node_host", NodeDefinitions)
 EXECUTOR = web.AppKey("executor", Executor)
+PACK_ROUTES = web.AppKey("pack_routes", PackRoutes)

@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -31,6 +32,7 @@ from impasto.protocol.events import EventType
 from impasto.workers.messages import (
     CancelJob,
     CatalogRequest,
+    CustomRoutes,
     FreeMemory,
     Heartbeat,
     HostReply,
@@ -38,6 +40,7 @@ from impasto.workers.messages import (
     JobFinished,
     JobPreview,
     JobSpec,
+    RoutesRequest,
     RunJob,
     Stop,
     ValidateRequest,
@@ -299,6 +302,21 @@ class _WorkerState:
         return free
 
 
+def _serve_pack_routes(settings: Settings) -> CustomRoutes | None:
+    """Serve the HTTP routes packs added to `PromptServer.instance.routes` (only packs that imported `server`)."""
+    shim = sys.modules.get("impasto.compat.shims.server")
+    if shim is None:
+        return None
+    from impasto.compat.route_server import serve_pack_routes
+
+    try:
+        served = serve_pack_routes(shim.PromptServer.instance, settings.max_upload_bytes)
+    except RuntimeError:
+        log.exception("custom-node routes are not served")
+        return None
+    return None if served is None else CustomRoutes(served.socket_path, served.routes)
+
+
 def nodehost_main(conn: Connection, settings: Settings) -> None:
     """The node host: node-class code outside jobs (definitions for /object_info, VALIDATE_INPUTS)."""
     die_with_parent()
@@ -306,6 +324,7 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
     configure_nodes(settings)
     registry = node_registry(settings)
     hook = local_validate_hook(registry)
+    routes = _serve_pack_routes(settings)
     while True:
         try:
             request = conn.recv()
@@ -314,6 +333,8 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
         try:
             if isinstance(request, CatalogRequest):
                 reply = HostReply(True, registry.catalog_entries())
+            elif isinstance(request, RoutesRequest):
+                reply = HostReply(True, routes)
             elif isinstance(request, ValidateRequest):
                 reply = HostReply(True, list(hook(ValidateCall(request.class_type, request.node_id, request.kwargs))))
             else:

@@ -101,6 +101,17 @@ class CatalogRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutesRequest:
+    """Where the node host serves the packs' HTTP routes, and which: a `CustomRoutes`, or None."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomRoutes:
+    socket_path: str
+    routes: list[tuple[str, str]]  # (method, path)
+
+
+@dataclass(frozen=True, slots=True)
 class ValidateRequest:
     class_type: str
     node_id: str

@@ -18,7 +18,7 @@ from impasto.config import Settings
 from impasto.graph.catalog import CatalogEntryJson
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidateResult
 from impasto.workers._entry import run_node_host
-from impasto.workers.messages import CatalogRequest, HostReply, ValidateRequest
+from impasto.workers.messages import CatalogRequest, CustomRoutes, HostReply, RoutesRequest, ValidateRequest
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ class NodeDefinitions(Protocol):
 
     def validate(self, call: ValidateCall) -> Sequence[ValidateResult]:
         """Run a class's VALIDATE_INPUTS; raises NodeCodeError when it raises."""
+        ...
+
+    def routes(self) -> CustomRoutes | None:
+        """Where the HTTP routes of node packs are served, and which; None when no pack added any."""
         ...
 
     def close(self) -> None: ...
@@ -92,6 +96,13 @@ class NodeHost:
             raise NodeCodeError(reply.message, reply.exception_type, reply.traceback)
         results: list[Any] = reply.value
         return results
+
+    def routes(self) -> CustomRoutes | None:
+        reply = self._call(RoutesRequest())
+        if not reply.ok:
+            raise NodeHostUnavailable(reply.message)
+        routes: CustomRoutes | None = reply.value
+        return routes
 
     def close(self) -> None:
         with self._lock:

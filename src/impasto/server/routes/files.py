@@ -26,6 +26,7 @@ from impasto.server.errors import error
 from impasto.server.keys import SETTINGS
 from impasto.server.routes.users import write_atomic
 from impasto.server.routing import add_routes
+from impasto.server.static import within
 
 routes = web.RouteTableDef()
 
@@ -80,14 +81,9 @@ def join_subfolder(root: Path, subfolder: str) -> Path:
     if "\0" in subfolder:
         raise error(400, "subfolder must not contain a NUL byte")
     full = os.path.abspath(os.path.join(root, subfolder))
-    if not _within(full, root):
+    if not within(full, root):
         raise error(403, "subfolder is outside the folder")
     return Path(full)
-
-
-def _within(path: str | Path, root: str | Path) -> bool:
-    base = os.path.abspath(root)
-    return os.path.commonpath((base, os.path.abspath(path))) == base
 
 
 def _disposition(name: str) -> dict[str, str]:
@@ -234,7 +230,7 @@ def _target(folders: Folders, form: _Form) -> _Target:
     if "\0" in subfolder:
         raise error(400, "subfolder must not contain a NUL byte")
     folder = os.path.abspath(os.path.join(root, os.path.normpath(subfolder)))
-    if not _within(os.path.join(folder, name), root):
+    if not within(os.path.join(folder, name), root):
         raise error(400, "upload target is outside the folder")
     overwrite = form.fields.get("overwrite") in ("true", "1")
     return _Target(kind=kind, subfolder=subfolder, folder=Path(folder), name=name, overwrite=overwrite)
@@ -255,7 +251,7 @@ def _save(lock: threading.Lock, root: Path, target: _Target, data: bytes) -> str
     """Write `data` at the target, or at `name (n).ext`; an existing identical file is reused as is."""
     with lock:
         # Checked here, next to the write: a link in the subfolder must not carry the upload outside.
-        if not _within(os.path.realpath(target.folder), os.path.realpath(root)):
+        if not within(os.path.realpath(target.folder), os.path.realpath(root)):
             raise error(400, "upload target is outside the folder")
         stem, ext = os.path.splitext(target.name)
         name = target.name

@@ -1,15 +1,17 @@
 """The official frontend, served unchanged (http-api.md §6.1, frontend.md §1). Registered last, so static
-files never shadow an API route.
+files never shadow an API route. A path that names no file is a JSON 404 like every other miss.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
 
 from aiohttp import web
 
 from impasto.server.keys import SETTINGS
+from impasto.server.static import STATIC_ROUTE, contained_file
 
 NO_CACHE = {"Cache-Control": "no-cache", "Pragma": "no-cache", "Expires": "0"}
 
@@ -32,5 +34,8 @@ def setup(app: web.Application) -> None:
     async def index(_request: web.Request) -> web.FileResponse:
         return web.FileResponse(root / "index.html", headers=NO_CACHE)
 
+    async def static_file(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(await asyncio.to_thread(contained_file, root, request.match_info["path"]))
+
     app.router.add_get("/", index)
-    app.router.add_static("/", root, follow_symlinks=False, append_version=False)
+    app.router.add_get("/{path:.+}", static_file, name=STATIC_ROUTE)

@@ -27,6 +27,7 @@ from impasto.server.errors import error, read_json_object
 from impasto.server.keys import DEVICES, EXTENSION_DIRS, SETTINGS
 from impasto.server.logbuffer import LogBuffer
 from impasto.server.routing import add_routes
+from impasto.server.static import contained_file, within
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,6 @@ def server_features(settings: Settings) -> dict[str, Any]:
         "max_upload_size": settings.max_upload_bytes,
         "impasto_api_version": IMPASTO_API_VERSION,
     }
-
-
-def _within(path: str | Path, root: str | Path) -> bool:
-    base = os.path.abspath(root)
-    return os.path.commonpath((base, os.path.abspath(path))) == base
-
-
-def _contained_file(root: Path, relative: str) -> Path:
-    """The file `relative` names under `root`; 403 when it, or a link on the way, leaves `root`; 404 if absent."""
-    if "\0" in relative:
-        raise error(400, "path must not contain a NUL byte")
-    target = os.path.abspath(os.path.join(root, relative))
-    if not _within(target, root) or not _within(os.path.realpath(target), os.path.realpath(root)):
-        raise error(403, "path is outside the served folder")
-    if not os.path.isfile(target):
-        raise error(404, "file not found")
-    return Path(target)
 
 
 # --- system information ---
@@ -162,7 +146,7 @@ def _scripts(dirs: dict[str, Path]) -> list[str]:
             for name in sorted(filenames):
                 path = os.path.join(dirpath, name)
                 # Only what the file route below will serve: a link out of the folder is not listed.
-                if name.endswith(".js") and not name.startswith(".") and _within(os.path.realpath(path), real_root):
+                if name.endswith(".js") and not name.startswith(".") and within(os.path.realpath(path), real_root):
                     relative = os.path.relpath(path, root).replace(os.sep, "/")
                     urls.append(f"/extensions/{quote(pack, safe='')}/{quote(relative)}")
     return urls
@@ -180,7 +164,7 @@ async def extension_file(request: web.Request) -> web.StreamResponse:
     root = _extension_dirs(request.app).get(request.match_info["pack"])
     if root is None:
         raise error(404, "unknown extension")
-    return web.FileResponse(await asyncio.to_thread(_contained_file, root, request.match_info["path"]))
+    return web.FileResponse(await asyncio.to_thread(contained_file, root, request.match_info["path"]))
 
 
 def _json_object(path: Path) -> dict[str, Any] | None:
@@ -250,7 +234,7 @@ def _template_file(root: Path, name: str) -> Path:
     folder = _template_folder(root.parent)
     if folder is None:
         raise error(404, "the pack has no workflow templates")
-    return _contained_file(folder, name)
+    return contained_file(folder, name)
 
 
 @bare_routes.get("/api/workflow_templates/{pack}/{file}")

@@ -22,6 +22,7 @@ from impasto.server.keys import SETTINGS
 from impasto.server.routes.files import ACTIVE_TYPES
 from impasto.server.routes.users import user_root, write_atomic
 from impasto.server.routing import add_routes
+from impasto.server.static import within
 
 routes = web.RouteTableDef()
 
@@ -45,7 +46,7 @@ def resolve(root: Path, name: str, *, escape_status: int = 403) -> Path:
     if "\0" in name or "\\" in name:
         raise error(400, "invalid character in path")
     target = os.path.abspath(os.path.join(root, name))
-    if not _within(target, root) or not _within(os.path.realpath(target), os.path.realpath(root)):
+    if not within(target, root) or not within(os.path.realpath(target), os.path.realpath(root)):
         raise error(escape_status, "path is outside the user directory")
     return Path(target)
 
@@ -58,11 +59,6 @@ def file_info(path: Path, relative_to: Path) -> dict[str, Any]:
         "modified": st.st_mtime,
         "created": st.st_ctime,
     }
-
-
-def _within(path: str, root: str | Path) -> bool:
-    base = os.path.abspath(root)
-    return os.path.commonpath((base, path)) == base
 
 
 def _relative(path: Path | str, root: Path | str) -> str:
@@ -88,7 +84,7 @@ def _inside_files(directory: Path, recurse: bool, real_root: str) -> Iterator[Pa
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".")) if recurse else []
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
-            if not name.startswith(".") and os.path.isfile(path) and _within(os.path.realpath(path), real_root):
+            if not name.startswith(".") and os.path.isfile(path) and within(os.path.realpath(path), real_root):
                 yield Path(path)
 
 
@@ -229,7 +225,7 @@ def _list_v2(root: Path, requested: str) -> list[dict[str, Any]]:
     for dirpath, dirnames, filenames in os.walk(target, followlinks=False):
         for name, is_dir in [*((d, True) for d in dirnames), *((f, False) for f in filenames)]:
             path = os.path.join(dirpath, name)
-            if _within(os.path.realpath(path), real_root):
+            if within(os.path.realpath(path), real_root):
                 results.append(_entry(path, name, root, is_dir))
     results.sort(key=lambda e: (e["type"] != "directory", e["name"].lower()))
     return results
