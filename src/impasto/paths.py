@@ -287,7 +287,27 @@ def _replace_tokens(prefix: str, width: int, height: int, now: time.struct_time 
     return prefix
 
 
+# (folder, filename) -> (the folder's mtime right after this process last saved files of that name there,
+# the next free counter). While the folder's mtime is unchanged nothing was added, removed or renamed in it,
+# so the counter is known without listing a folder that may hold tens of thousands of images.
+_NEXT_FREE: dict[tuple[str, str], tuple[int, int]] = {}
+_NEXT_FREE_LIMIT = 1024
+
+
 def _next_counter(folder: Path, filename: str) -> int:
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True)
+        return 1
+    known = _NEXT_FREE.get((str(folder), filename))
+    if known is not None and known[0] == mtime:
+        return known[1]
+    return listed_counter(folder, filename)
+
+
+def listed_counter(folder: Path, filename: str) -> int:
+    """One more than the highest counter of `filename` in the folder, from a listing (0 files: 1)."""
     # `%batch_num%` is replaced per image only after the counter is chosen, so existing files carry a number
     # there; matching it as digits keeps a batch prefix from restarting at 1 and overwriting its own files.
     pattern = re.escape(filename).replace(re.escape("%batch_num%"), "[0-9]+")
@@ -299,6 +319,19 @@ def _next_counter(folder: Path, filename: str) -> int:
         return 1
     counters = [int(m.group(1)) for m in map(matcher.match, names) if m is not None]
     return max(counters, default=0) + 1
+
+
+def note_saved(folder: Path, filename: str, next_counter: int) -> None:
+    """Files of `filename` up to `next_counter - 1` were just written to `folder`: the next `save_path` of that
+    name needs no listing while nothing else changes the folder. Writers create their files exclusively, so a
+    change that lands in the same timestamp tick is still caught (as a clash) and never overwritten."""
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except OSError:
+        return
+    if len(_NEXT_FREE) >= _NEXT_FREE_LIMIT:
+        _NEXT_FREE.clear()
+    _NEXT_FREE[(str(folder), filename)] = (mtime, next_counter)
 
 
 def _walk_files(root: Path) -> Iterator[str]:

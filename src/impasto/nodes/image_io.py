@@ -19,7 +19,16 @@ from PIL.PngImagePlugin import PngInfo
 
 from impasto.nodes._lazy import lazy_module
 from impasto.nodes.settings import current
-from impasto.paths import Folders, FolderType, PathEscapeError, annotated_path, input_images, save_path
+from impasto.paths import (
+    Folders,
+    FolderType,
+    PathEscapeError,
+    annotated_path,
+    input_images,
+    listed_counter,
+    note_saved,
+    save_path,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -180,11 +189,22 @@ class SaveImage:
             ) from exc
         metadata = None if settings.disable_metadata else _png_info(prompt, extra_pnginfo)
         results: list[ImageRef] = []
+        counter = target.counter
         for batch_number, image in enumerate(images):
             name = target.filename.replace("%batch_num%", str(batch_number))
-            file = f"{name}_{target.counter + batch_number:05}_.png"
-            _to_pil(image).save(Path(target.folder, file), pnginfo=metadata, compress_level=self.compress_level)
+            pixels = _to_pil(image)
+            while True:
+                file = f"{name}_{counter:05}_.png"
+                try:
+                    # Created exclusively: a file another process just wrote under this number is never replaced.
+                    with open(Path(target.folder, file), "xb") as out:
+                        pixels.save(out, format="PNG", pnginfo=metadata, compress_level=self.compress_level)
+                    break
+                except FileExistsError:
+                    counter = max(counter + 1, listed_counter(target.folder, target.filename))
             results.append({"filename": file, "subfolder": target.subfolder, "type": self.type})
+            counter += 1
+        note_saved(target.folder, target.filename, counter)
         return {"ui": {"images": results}}
 
 

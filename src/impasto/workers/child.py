@@ -46,6 +46,7 @@ from impasto.workers.messages import (
     ValidateRequest,
     WorkerReady,
 )
+from impasto.workers.messages import send as send_message
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
 
     def send(message: object) -> None:
         with send_lock:
-            conn.send(message)
+            send_message(conn, message)
 
     jobs: queue.Queue[JobSpec | None] = queue.Queue()
     state = _WorkerState()
@@ -343,4 +344,4 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
             reply = HostReply(False, None, exc.exception_type, str(exc), exc.traceback_lines)
         except Exception as exc:
             reply = HostReply(False, None, type(exc).__name__, str(exc))
-        conn.send(reply)
+        send_message(conn, reply)

@@ -28,6 +28,7 @@ from impasto.workers.messages import (
     WorkerGone,
     WorkerReady,
 )
+from impasto.workers.messages import send as send_message
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class _Worker:
 
     def send(self, message: object) -> None:
         with self.send_lock:
-            self.conn.send(message)
+            send_message(self.conn, message)
 
 
 def _kill_if_alive(process: BaseProcess) -> None:

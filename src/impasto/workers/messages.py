@@ -1,15 +1,40 @@
 """What crosses the pipe between the server and its child processes (workers and the node host).
 
-Plain picklable dataclasses of JSON-like data: the server side never needs the engine's classes.
+Plain picklable dataclasses of JSON-like data: the server side never needs the engine's classes. Each
+pickles as its class and field values (`__reduce__`), several times faster than the default for slotted
+dataclasses, which matters at one pipe message per node; `send` pickles without multiprocessing's pickler.
 """
 
 from __future__ import annotations
 
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar, dataclass_transform
+
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _message(cls: type[T]) -> type[T]:
+    """A frozen slotted dataclass that pickles as (class, field values)."""
+    made = dataclass(frozen=True, slots=True)(cls)
+    names = made.__slots__  # type: ignore[attr-defined]
+
+    def reduce(self: object) -> tuple[Callable[..., object], tuple[Any, ...]]:
+        return made, tuple(getattr(self, name) for name in names)
+
+    made.__reduce__ = reduce  # type: ignore[method-assign]
+    return made
+
+
+def send(conn: Connection, message: object) -> None:
+    """`conn.send` with the standard pickler (the receiver's `recv` reads it as usual)."""
+    conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+@_message
 class JobSpec:
     """A job as a worker runs it."""
 
@@ -21,42 +46,42 @@ class JobSpec:
 
 
 # server -> worker
-@dataclass(frozen=True, slots=True)
+@_message
 class RunJob:
     job: JobSpec
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class CancelJob:
     job_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class FreeMemory:
     unload_models: bool
     free_memory: bool
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class Stop:
     pass
 
 
 # worker -> server
-@dataclass(frozen=True, slots=True)
+@_message
 class WorkerReady:
     worker_id: str
     devices: list[dict[str, Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class Heartbeat:
     """Sent every second by a worker's own thread; silence means the process is stuck (or gone)."""
 
     worker_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class JobEvent:
     """One engine event of a job, in ComfyUI's message shape (`type`, `data`)."""
 
@@ -65,7 +90,7 @@ class JobEvent:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class JobPreview:
     job_id: str
     node_id: str
@@ -73,7 +98,7 @@ class JobPreview:
     image: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class JobFinished:
     """The run's outcome: status ("success" / "error" / "interrupted") and its history fields."""
 
@@ -84,7 +109,7 @@ class JobFinished:
     messages: list[list[Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class WorkerGone:
     """Synthesized by the server side when a worker process exits (never sent by a worker)."""
 
@@ -95,30 +120,30 @@ class WorkerGone:
 
 
 # node host requests and answers
-@dataclass(frozen=True, slots=True)
+@_message
 class CatalogRequest:
     pass
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class RoutesRequest:
     """Where the node host serves the packs' HTTP routes, and which: a `CustomRoutes`, or None."""
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class CustomRoutes:
     socket_path: str
     routes: list[tuple[str, str]]  # (method, path)
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class ValidateRequest:
     class_type: str
     node_id: str
     kwargs: dict[str, list[Any]]
 
 
-@dataclass(frozen=True, slots=True)
+@_message
 class HostReply:
     ok: bool
     value: Any = None

@@ -19,6 +19,7 @@ from impasto.graph.catalog import CatalogEntryJson
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidateResult
 from impasto.workers._entry import run_node_host
 from impasto.workers.messages import CatalogRequest, CustomRoutes, HostReply, RoutesRequest, ValidateRequest
+from impasto.workers.messages import send as send_message
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class NodeHost:
                 self._start_locked()
             assert self._conn is not None
             try:
-                self._conn.send(request)
+                send_message(self._conn, request)
                 reply: HostReply = self._conn.recv()
             except (EOFError, OSError) as exc:
                 log.error("the node host died while answering %s; restarting it", type(request).__name__)

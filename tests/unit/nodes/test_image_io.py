@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import random
 import re
 from collections.abc import Callable
@@ -198,6 +199,27 @@ def test_save_continues_after_existing_files(folders: Folders) -> None:
     SaveImage().save_images(ramp(1, 2, 2), "ComfyUI")
     result = SaveImage().save_images(ramp(2, 2, 2), "ComfyUI")
     assert [i["filename"] for i in result["ui"]["images"]] == ["ComfyUI_00043_.png", "ComfyUI_00044_.png"]
+
+
+def names(result: dict) -> list[str]:
+    return [i["filename"] for i in result["ui"]["images"]]
+
+
+def test_a_file_another_writer_adds_between_saves_is_counted(folders: Folders) -> None:
+    assert names(SaveImage().save_images(ramp(1, 2, 2), "ComfyUI")) == ["ComfyUI_00001_.png"]
+    (folders.output / "ComfyUI_00009_.png").write_bytes(b"theirs")
+    assert names(SaveImage().save_images(ramp(1, 2, 2), "ComfyUI")) == ["ComfyUI_00010_.png"]
+
+
+def test_a_clash_the_folder_time_does_not_show_never_overwrites(folders: Folders) -> None:
+    SaveImage().save_images(ramp(1, 2, 2), "ComfyUI")
+    stat = os.stat(folders.output)
+    for name in ["ComfyUI_00002_.png", "ComfyUI_00003_.png"]:  # written in the same timestamp tick, say
+        (folders.output / name).write_bytes(b"theirs")
+    os.utime(folders.output, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert names(SaveImage().save_images(ramp(2, 2, 2), "ComfyUI")) == ["ComfyUI_00004_.png", "ComfyUI_00005_.png"]
+    assert (folders.output / "ComfyUI_00002_.png").read_bytes() == b"theirs"
+    assert (folders.output / "ComfyUI_00003_.png").read_bytes() == b"theirs"
 
 
 def test_save_into_a_subfolder_with_tokens(folders: Folders) -> None:
