@@ -10,6 +10,7 @@ import random
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -201,7 +202,7 @@ def test_save_continues_after_existing_files(folders: Folders) -> None:
     assert [i["filename"] for i in result["ui"]["images"]] == ["ComfyUI_00043_.png", "ComfyUI_00044_.png"]
 
 
-def names(result: dict) -> list[str]:
+def names(result: Any) -> list[str]:
     return [i["filename"] for i in result["ui"]["images"]]
 
 
