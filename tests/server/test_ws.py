@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 
@@ -138,3 +139,34 @@ async def test_a_socket_that_does_not_keep_up_is_closed_not_waited_for(client, c
     assert slow.ws.close_code == 1013
     healthy = await connect("healthy")  # other sockets and the server are unaffected
     assert healthy.messages[0]["data"]["sid"] == "healthy"
+
+
+async def test_a_client_that_stops_reading_is_closed_with_a_bounded_backlog(client):
+    from impasto.server.channel import MAX_QUEUED_BYTES, WRITE_BUFFER_HIGH
+    from impasto.server.keys import HUB
+
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(
+        b"GET /ws?clientId=stuck HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+    hub = client.app[HUB]
+    for _ in range(200):
+        channels = [c for c in hub.channels() if c.sid == "stuck"]
+        if channels:
+            break
+        await asyncio.sleep(0.01)
+    channel = channels[0]
+    payload = "x" * 100_000
+    largest = 0
+    for _ in range(1000):  # the client never reads again: the kernel buffers fill, then impasto's
+        if channel.closed:
+            break
+        channel.send(payload)
+        await asyncio.sleep(0)
+        assert channel.transport is not None
+        largest = max(largest, channel.transport.get_write_buffer_size())
+    assert channel.closed
+    assert largest <= WRITE_BUFFER_HIGH + MAX_QUEUED_BYTES  # what waits in impasto stays bounded
+    writer.close()

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import WSCloseCode, web
+
+from impasto.server.frames import frame
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_MESSAGES = 1000
 MAX_QUEUED_BYTES = 8 * 1024 * 1024
+WRITE_BUFFER_HIGH = 256 * 1024  # bytes in the socket's send buffer above which the sender waits
+WRITE_POLL_S = 0.01
 
 Payload = str | bytes
 
@@ -31,8 +33,17 @@ Payload = str | bytes
 class Channel:
     """The sending side of one socket."""
 
-    def __init__(self, ws: web.WebSocketResponse, sid: str, interval_s: float) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        sid: str,
+        interval_s: float,
+        transport: asyncio.WriteTransport | None = None,
+    ) -> None:
         self.ws = ws
+        # Frames are written straight to the connection (`frames.frame`), whole, so they never interleave
+        # with the pings and the close frame that aiohttp writes.
+        self.transport = transport
         self.sid = sid
         self.interval_s = interval_s
         self.flags: dict[str, Any] = {}
@@ -118,16 +129,22 @@ class Channel:
         self._wake.set()
 
     async def run(self) -> None:
-        """The sender: drains the queue as fast as the socket takes it."""
+        """The sender: drains the queue as fast as the socket takes it, each batch in one write."""
         try:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
-                if len(self._queue) > 1:
-                    with _corked(self.ws):
-                        await self._drain()
-                else:
-                    await self._drain()
+                while self._queue and not self.closed:
+                    transport = self.transport
+                    if transport is None or transport.is_closing() or self.ws.closed:
+                        raise ConnectionResetError("the socket is closing")
+                    batch = []
+                    while self._queue:
+                        payload = self._queue.popleft()
+                        self._queued_bytes -= len(payload)
+                        batch.append(frame(payload))
+                    transport.write(b"".join(batch))
+                    await self._writable(transport)
         except (ConnectionResetError, RuntimeError) as exc:
             log.debug("socket %s gone while sending: %s", self.sid, exc)
             self.closed = True
@@ -135,32 +152,10 @@ class Channel:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=self._close_code)
 
-    async def _drain(self) -> None:
-        while self._queue and not self.closed:
-            payload = self._queue.popleft()
-            self._queued_bytes -= len(payload)
-            if isinstance(payload, str):
-                await self.ws.send_str(payload)
-            else:
-                await self.ws.send_bytes(payload)
-
-
-@contextlib.contextmanager
-def _corked(ws: web.WebSocketResponse) -> Iterator[None]:
-    """Hold back partial TCP segments while several frames are written (Linux TCP_CORK), then send them at
-    once: one transmission and one wake-up of the client instead of one per message."""
-    cork = getattr(socket, "TCP_CORK", None)
-    sock = ws.get_extra_info("socket") if cork is not None else None
-    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
-        yield
-        return
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
+    async def _writable(self, transport: asyncio.WriteTransport) -> None:
+        """Until the socket's send buffer is below the low mark; a client whose backlog keeps growing while
+        the buffer is full is closed through the queue bound, as before."""
+        while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not self.closed:
+            if transport.is_closing():
+                raise ConnectionResetError("the socket closed")
+            await asyncio.sleep(WRITE_POLL_S)

@@ -27,11 +27,13 @@ def setup(app: web.Application) -> None:
 
 @routes.get("/ws")
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=16 * 1024 * 1024)
+    # No permessage-deflate: the messages are small JSON and previews are already compressed images, and
+    # uncompressed frames can be written in batches (`Channel`).
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=16 * 1024 * 1024, compress=False)
     await ws.prepare(request)
     sid = request.query.get("clientId") or uuid.uuid4().hex
     settings = request.app[SETTINGS]
-    channel = Channel(ws, sid, settings.progress_interval_ms / 1000)
+    channel = Channel(ws, sid, settings.progress_interval_ms / 1000, request.transport)
     hub = request.app[HUB]
     hub.connect(channel, await queue_counts(request.app[STORE]))
     hub.replay(channel)
