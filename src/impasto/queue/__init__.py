@@ -24,6 +24,7 @@ from impasto.queue.jobs import (
 )
 from impasto.queue.memory import MemoryJobStore
 from impasto.queue.migrations import LATEST_VERSION, MigrationError
+from impasto.queue.repeats import LIVE_REPEAT_STATES, RepeatConflict, RepeatRecord, RepeatState
 from impasto.queue.sqlite import SqliteJobStore
 from impasto.queue.store import JobStore
 
@@ -32,6 +33,7 @@ __all__ = [
     "HISTORY_STATES",
     "JOBS_API_STATES",
     "LATEST_VERSION",
+    "LIVE_REPEAT_STATES",
     "SORT_KEYS",
     "TERMINAL_STATES",
     "BatchRecord",
@@ -50,6 +52,9 @@ __all__ = [
     "NewJob",
     "QueueFullError",
     "QueueItem",
+    "RepeatConflict",
+    "RepeatRecord",
+    "RepeatState",
     "SqliteJobStore",
     "jobs_api_status",
     "status_name",

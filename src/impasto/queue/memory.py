@@ -41,6 +41,13 @@ from impasto.queue.jobs import (
     states_for,
     summarize,
 )
+from impasto.queue.repeats import (
+    LIVE_REPEAT_STATES,
+    RECENT_ENDED_REPEATS,
+    RepeatConflict,
+    RepeatRecord,
+    RepeatState,
+)
 
 T = TypeVar("T")
 
@@ -52,6 +59,11 @@ def _dump(value: object) -> str:
 def _clone(value: T) -> T:
     copied: T = json.loads(_dump(value))
     return copied
+
+
+def _own(repeat: RepeatRecord) -> RepeatRecord:
+    """A copy whose spec shares nothing with the caller's."""
+    return replace(repeat, spec=_clone(repeat.spec))
 
 
 def _run_order(job: Job) -> tuple[float, int]:
@@ -88,6 +100,7 @@ class MemoryJobStore:
         self._last_finished_seq = 0
         self._paused = False
         self._batches: dict[str, BatchRecord] = {}
+        self._repeats: dict[str, RepeatRecord] = {}
 
     def _out(self, job: Job) -> Job:
         prompt, extra_data, outputs_to_execute = self._texts[job.seq]
@@ -253,18 +266,23 @@ class MemoryJobStore:
             self._prune()
             return removed
 
-    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job], list[str]]:
         with self._lock:
             removed = []
             for job in self._in_state({JobState.PENDING}):
                 self._change(job, state=JobState.REMOVED, stop_reason=REMOVED_REASON)
                 removed.append(job.id)
             self._prune()
+            stopped = sorted(r.id for r in self._repeats.values() if r.state in LIVE_REPEAT_STATES)
+            for repeat_id in stopped:
+                self._repeats[repeat_id] = replace(
+                    self._repeats[repeat_id], state=RepeatState.STOPPED, stop_reason="queue_cleared", current_job=None
+                )
             marked = []
             if include_running:
                 for job in self._in_state({JobState.IN_PROGRESS}):
                     marked.append(job if job.cancel_requested else self._change(job, cancel_requested=True))
-            return removed, [self._out(job) for job in marked]
+            return removed, [self._out(job) for job in marked], stopped
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
@@ -384,6 +402,51 @@ class MemoryJobStore:
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         with self._lock:
             return self._batches.get(batch_id)
+
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+        with self._lock:
+            added = self._add_next(job)
+            self._repeats[repeat.id] = _own(replace(repeat, current_job=job.id))
+            return added
+
+    def _add_next(self, job: NewJob) -> Job:
+        number = job.number
+        if number is None:
+            self._check_new(job.id)
+            number = float(self._next_number)
+            self._next_number += 1
+        return self._add(job, number)
+
+    def get_repeat(self, repeat_id: str) -> RepeatRecord | None:
+        with self._lock:
+            repeat = self._repeats.get(repeat_id)
+            return None if repeat is None else _own(repeat)
+
+    def list_repeats(self) -> list[RepeatRecord]:
+        with self._lock:
+            ordered = sorted(self._repeats.values(), key=lambda r: (r.created_ms, r.id))
+            live = [r for r in ordered if r.state in LIVE_REPEAT_STATES]
+            ended = [r for r in reversed(ordered) if r.state not in LIVE_REPEAT_STATES][:RECENT_ENDED_REPEATS]
+            return [_own(r) for r in [*live, *ended]]
+
+    def update_repeat(self, repeat: RepeatRecord, *, expected_job: str | None, job: NewJob | None = None) -> Job | None:
+        with self._lock:
+            found = self._repeats.get(repeat.id)
+            if found is None or found.state not in LIVE_REPEAT_STATES or found.current_job != expected_job:
+                raise RepeatConflict(repeat.id)
+            added = None
+            if job is not None:
+                added = self._add_next(job)
+                repeat = replace(repeat, current_job=job.id)
+            self._repeats[repeat.id] = _own(repeat)
+            ended = sorted(
+                (r for r in self._repeats.values() if r.state not in LIVE_REPEAT_STATES),
+                key=lambda r: (r.created_ms, r.id),
+                reverse=True,
+            )
+            for old in ended[RECENT_ENDED_REPEATS:]:
+                del self._repeats[old.id]
+            return added
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:

@@ -133,11 +133,31 @@ def _v4_row_counts(db: sqlite3.Connection) -> None:
         )
 
 
+def _v5_repeats(db: sqlite3.Connection) -> None:
+    # A server-side repeat. `spec` is the server's JSON (prompt, seed rules, options); the columns are what the
+    # store itself filters and orders on.
+    db.execute(
+        """CREATE TABLE repeats (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('active', 'idle', 'stopped', 'finished')),
+            created_ms INTEGER NOT NULL,
+            runs INTEGER NOT NULL DEFAULT 0,
+            max_runs INTEGER,
+            current_job TEXT,
+            last_job TEXT,
+            stop_reason TEXT,
+            spec TEXT NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX repeats_by_state ON repeats (state, created_ms)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
     Migration(3, "server-side batches", _v3_batches),
     Migration(4, "history and tombstone counts kept by triggers", _v4_row_counts),
+    Migration(5, "server-side repeats", _v5_repeats),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -45,6 +45,7 @@ from impasto.queue.jobs import (
     states_for,
 )
 from impasto.queue.migrations import migrate
+from impasto.queue.repeats import RECENT_ENDED_REPEATS, RepeatConflict, RepeatRecord, RepeatState
 
 _dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
@@ -110,6 +111,37 @@ def _summary(row: sqlite3.Row) -> JobSummary:
 def _id_filter(ids: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
     # The ids travel as one JSON array through json_each, so any number of them fits one statement.
     return ("", ()) if ids is None else (" AND id IN (SELECT value FROM json_each(?))", (_dump(list(ids)),))
+
+
+_REPEAT_COLUMNS = "id, state, created_ms, runs, max_runs, current_job, last_job, stop_reason, spec"
+
+
+def _repeat(row: sqlite3.Row) -> RepeatRecord:
+    return RepeatRecord(
+        id=row["id"],
+        state=RepeatState(row["state"]),
+        created_ms=row["created_ms"],
+        runs=row["runs"],
+        max_runs=row["max_runs"],
+        current_job=row["current_job"],
+        last_job=row["last_job"],
+        stop_reason=row["stop_reason"],
+        spec=json.loads(row["spec"]),
+    )
+
+
+def _repeat_values(repeat: RepeatRecord) -> tuple[Any, ...]:
+    return (
+        repeat.id,
+        repeat.state.value,
+        repeat.created_ms,
+        repeat.runs,
+        repeat.max_runs,
+        repeat.current_job,
+        repeat.last_job,
+        repeat.stop_reason,
+        _dump(repeat.spec),
+    )
 
 
 def _renumbered(item: QueueItem, number: float) -> QueueItem:
@@ -315,7 +347,7 @@ class SqliteJobStore:
         # RETURNING has no defined order.
         return [r["id"] for r in sorted(rows, key=lambda r: (r["number"], r["seq"]))]
 
-    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job], list[str]]:
         with self._write() as db:
             # One transaction: a job that starts running between the two updates cannot slip through.
             removed = db.execute(
@@ -325,6 +357,10 @@ class SqliteJobStore:
             self._prune(db, tombstones=True)
             for row in removed:
                 self._items.pop(row["seq"], None)
+            stopped = db.execute(
+                "UPDATE repeats SET state = 'stopped', stop_reason = 'queue_cleared', current_job = NULL"
+                " WHERE state IN ('active', 'idle') RETURNING id"
+            ).fetchall()
             interrupted: list[Job] = []
             if include_running:
                 db.execute(
@@ -333,7 +369,8 @@ class SqliteJobStore:
                 )
                 rows = db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE state = 'in_progress' ORDER BY number, seq")
                 interrupted = [_job(r) for r in rows]
-        return [r["id"] for r in sorted(removed, key=lambda r: (r["number"], r["seq"]))], interrupted
+        removed_ids = [r["id"] for r in sorted(removed, key=lambda r: (r["number"], r["seq"]))]
+        return removed_ids, interrupted, sorted(r["id"] for r in stopped)
 
     def get(self, job_id: str) -> Job | None:
         with self._read() as db:
@@ -492,6 +529,57 @@ class SqliteJobStore:
         if found is None:
             return None
         return BatchRecord(found[0], int(found[1]), tuple(json.loads(found[2])), int(found[3]))
+
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+        with self._write() as db:
+            number = float(self._take_number(db)) if job.number is None else job.number
+            row = self._insert(db, job, number)
+            db.execute(
+                "INSERT INTO repeats (id, state, created_ms, runs, max_runs, current_job, last_job, stop_reason, spec)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _repeat_values(replace(repeat, current_job=job.id)),
+            )
+        return self._remember(job, row)
+
+    def get_repeat(self, repeat_id: str) -> RepeatRecord | None:
+        with self._read() as db:
+            row = db.execute(f"SELECT {_REPEAT_COLUMNS} FROM repeats WHERE id = ?", (repeat_id,)).fetchone()
+        return None if row is None else _repeat(row)
+
+    def list_repeats(self) -> list[RepeatRecord]:
+        with self._read() as db:
+            live = db.execute(
+                f"SELECT {_REPEAT_COLUMNS} FROM repeats WHERE state IN ('active', 'idle') ORDER BY created_ms, id"
+            ).fetchall()
+            ended = db.execute(
+                f"SELECT {_REPEAT_COLUMNS} FROM repeats WHERE state IN ('stopped', 'finished')"
+                " ORDER BY created_ms DESC, id DESC LIMIT ?",
+                (RECENT_ENDED_REPEATS,),
+            ).fetchall()
+        return [_repeat(r) for r in [*live, *ended]]
+
+    def update_repeat(self, repeat: RepeatRecord, *, expected_job: str | None, job: NewJob | None = None) -> Job | None:
+        with self._write() as db:
+            found = db.execute("SELECT state, current_job FROM repeats WHERE id = ?", (repeat.id,)).fetchone()
+            if found is None or found["state"] not in ("active", "idle") or found["current_job"] != expected_job:
+                raise RepeatConflict(repeat.id)
+            row = None
+            if job is not None:
+                number = float(self._take_number(db)) if job.number is None else job.number
+                row = self._insert(db, job, number)
+                repeat = replace(repeat, current_job=job.id)
+            db.execute(
+                "UPDATE repeats SET state = ?, created_ms = ?, runs = ?, max_runs = ?, current_job = ?, last_job = ?,"
+                " stop_reason = ?, spec = ? WHERE id = ?",
+                (*_repeat_values(repeat)[1:], repeat.id),
+            )
+            # Ended repeats beyond the most recent ones are forgotten.
+            db.execute(
+                "DELETE FROM repeats WHERE state IN ('stopped', 'finished') AND id NOT IN (SELECT id FROM repeats"
+                " WHERE state IN ('stopped', 'finished') ORDER BY created_ms DESC, id DESC LIMIT ?)",
+                (RECENT_ENDED_REPEATS,),
+            )
+        return None if job is None or row is None else self._remember(job, row)
 
     def set_paused(self, paused: bool) -> None:
         with self._write() as db:

@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from impasto.queue.jobs import BatchRecord, Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
+from impasto.queue.repeats import RepeatRecord
 
 
 class JobStore(Protocol):
@@ -86,11 +87,12 @@ class JobStore(Protocol):
         """
         ...
 
-    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job]]:
-        """Remove every pending job and, with `include_running`, request a cancel of every running one.
+    def clear_queue(self, *, include_running: bool) -> tuple[list[str], list[Job], list[str]]:
+        """Remove every pending job, stop every live repeat (`queue_cleared`) and, with `include_running`,
+        request a cancel of every running job.
 
-        One transaction. Returns the removed ids in run order and the running jobs marked (empty lists when
-        there were none).
+        One transaction. Returns the removed ids in run order, the running jobs marked and the stopped repeats
+        (empty lists when there were none).
         """
         ...
 
@@ -177,6 +179,23 @@ class JobStore(Protocol):
         ...
 
     def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+        """Store a new repeat with its first job (`add` semantics, at the back), in one transaction; the
+        repeat's `current_job` becomes the job's id."""
+        ...
+
+    def get_repeat(self, repeat_id: str) -> RepeatRecord | None: ...
+
+    def list_repeats(self) -> list[RepeatRecord]:
+        """Live repeats (oldest first), then the `RECENT_ENDED_REPEATS` most recently created ended ones."""
+        ...
+
+    def update_repeat(self, repeat: RepeatRecord, *, expected_job: str | None, job: NewJob | None = None) -> Job | None:
+        """Write `repeat` if the stored one is live and its current job is still `expected_job`; with `job`,
+        queue it (at the back) and make it the current job, in the same transaction. Raises `RepeatConflict`,
+        changing nothing, otherwise. Returns the queued job."""
+        ...
 
     def set_paused(self, paused: bool) -> None:
         """Persist whether `claim_next` hands out jobs."""

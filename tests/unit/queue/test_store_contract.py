@@ -21,6 +21,9 @@ from impasto.queue import (
     MoveOutcome,
     NewJob,
     QueueFullError,
+    RepeatConflict,
+    RepeatRecord,
+    RepeatState,
     SqliteJobStore,
 )
 
@@ -732,11 +735,11 @@ def test_clear_queue_removes_pending_and_optionally_marks_running(store):
     claim(store, "r")
     add(store, "a", 1)
     add(store, "b", 2)
-    removed, interrupted = store.clear_queue(include_running=False)
+    removed, interrupted, _repeats = store.clear_queue(include_running=False)
     assert removed == ["a", "b"] and interrupted == []
     assert store.get("r").cancel_requested is False
     add(store, "c", 3)
-    removed, interrupted = store.clear_queue(include_running=True)
+    removed, interrupted, _repeats = store.clear_queue(include_running=True)
     assert removed == ["c"] and [j.id for j in interrupted] == ["r"]
     assert store.get("r").cancel_requested is True and store.pending() == []
 
@@ -757,3 +760,53 @@ def test_a_batch_with_an_active_duplicate_id_queues_nothing(store):
     with pytest.raises(DuplicateJobError):
         store.add_batch("batch-2", [new_job("b0", 1), new_job("b1", 2)], requested=2, max_pending=100)
     assert order(store) == ["b1"] and store.get_batch("batch-2") is None
+
+
+# --- repeats (http-api.md §7.10) ---
+
+
+def repeat(repeat_id: str, created_ms: int = 1, **changes) -> RepeatRecord:
+    fields = {"state": RepeatState.ACTIVE, "runs": 0, "max_runs": None, "current_job": None, "last_job": None}
+    fields |= {"stop_reason": None, "spec": {"prompt": {"1": {"class_type": "X", "inputs": {"seed": 1}}}}}
+    return RepeatRecord(repeat_id, created_ms=created_ms, **{**fields, **changes})
+
+
+def test_a_repeat_is_stored_with_its_first_job_at_the_back(store):
+    add(store, "before")
+    job = store.add_repeat(repeat("r"), new_job("r-1", None))
+    assert job.id == "r-1" and [j.id for j in store.pending()] == ["before", "r-1"]
+    stored = store.get_repeat("r")
+    assert stored == repeat("r", current_job="r-1")
+    assert store.get_repeat("nope") is None
+
+
+def test_a_repeat_swaps_its_job_only_from_the_job_it_was_read_with(store):
+    store.add_repeat(repeat("r"), new_job("r-1", None))
+    claim(store, "r-1")
+    store.finish("r-1", result("r-1", JobState.COMPLETED))
+    ran = repeat("r", runs=1, last_job="r-1")
+    queued = store.update_repeat(ran, expected_job="r-1", job=new_job("r-2", None))
+    assert queued is not None and queued.id == "r-2"
+    assert store.get_repeat("r") == repeat("r", runs=1, last_job="r-1", current_job="r-2")
+    with pytest.raises(RepeatConflict):  # a second advance from the same finished job
+        store.update_repeat(ran, expected_job="r-1", job=new_job("r-3", None))
+    assert [j.id for j in store.pending()] == ["r-2"]
+    stopped = repeat("r", state=RepeatState.STOPPED, stop_reason="user", runs=1, current_job="r-2")
+    assert store.update_repeat(stopped, expected_job="r-2") is None
+    with pytest.raises(RepeatConflict):  # an ended repeat does not change again
+        store.update_repeat(repeat("r"), expected_job="r-2")
+
+
+def test_repeats_are_listed_live_first_and_clearing_the_queue_stops_them(store):
+    store.add_repeat(repeat("b", created_ms=2), new_job("b-1", None))
+    store.add_repeat(repeat("a", created_ms=1), new_job("a-1", None))
+    store.add_repeat(repeat("c", created_ms=3), new_job("c-1", None))
+    store.update_repeat(repeat("c", created_ms=3, state=RepeatState.FINISHED), expected_job="c-1")
+    assert [r.id for r in store.list_repeats()] == ["a", "b", "c"]
+    removed, _running, stopped = store.clear_queue(include_running=False)
+    assert sorted(removed) == ["a-1", "b-1", "c-1"] and stopped == ["a", "b"]
+    assert {r.id: (r.state, r.stop_reason, r.current_job) for r in store.list_repeats()} == {
+        "c": (RepeatState.FINISHED, None, None),
+        "b": (RepeatState.STOPPED, "queue_cleared", None),
+        "a": (RepeatState.STOPPED, "queue_cleared", None),
+    }

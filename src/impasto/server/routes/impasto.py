@@ -234,12 +234,17 @@ async def clear(request: web.Request) -> web.Response:
     if not isinstance(include_running, bool):
         raise extension_error(400, "invalid_request_body", "include_running must be true or false")
     store = app[STORE]
-    removed, interrupted = await asyncio.to_thread(store.clear_queue, include_running=include_running)
+    removed, interrupted, stopped = await asyncio.to_thread(store.clear_queue, include_running=include_running)
     for job in interrupted:
         app[DISPATCHER].interrupt(job.id)
-    if removed or interrupted:
+    if removed or interrupted or stopped:
         await announce(store, app[HUB])
-    body_out = {"removed": len(removed), "interrupted": len(interrupted), "repeats_stopped": 0, "seq": app[HUB].seq}
+    body_out = {
+        "removed": len(removed),
+        "interrupted": len(interrupted),
+        "repeats_stopped": len(stopped),
+        "seq": app[HUB].seq,
+    }
     return web.json_response(body_out)
 
 

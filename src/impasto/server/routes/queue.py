@@ -53,8 +53,9 @@ async def post_queue(request: web.Request) -> web.Response:
         return web.json_response({"error": "Request body must be a JSON object"}, status=400)
     store = request.app[STORE]
     changed = False
-    if body.get("clear") is True:
-        changed |= bool(await asyncio.to_thread(store.delete_pending, None))
+    if body.get("clear") is True:  # stops the live repeats too (http-api.md §7.10)
+        removed, _running, stopped = await asyncio.to_thread(store.clear_queue, include_running=False)
+        changed |= bool(removed or stopped)
     delete = body.get("delete")
     if delete is not None:
         if not isinstance(delete, list):
