@@ -27,9 +27,11 @@ from impasto.server.keys import (
     HUB,
     NODE_HOST,
     PACK_ROUTES,
+    REPEATS,
     SETTINGS,
     STORE,
 )
+from impasto.server.repeats import Repeats
 from impasto.server.routes import (
     batches,
     files,
@@ -39,6 +41,7 @@ from impasto.server.routes import (
     models,
     object_info,
     prompt,
+    repeats,
     system,
     userdata,
     users,
@@ -60,6 +63,7 @@ API_MODULES = (
     ws,
     impasto_routes,
     batches,
+    repeats,
     users,
     userdata,
     files,
@@ -85,6 +89,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
         store, executor, hub, interrupt_grace=settings.interrupt_grace, job_time_limit=settings.job_time_limit
     )
     app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
+    app[REPEATS] = Repeats(store, app[DISPATCHER], hub, app[CATALOG], node_host)
     app[DEVICES] = [cpu_device()]
     app[EXTENSION_DIRS] = _extension_dirs()
     for module in API_MODULES:
@@ -118,6 +123,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             log.error("the node host did not answer: %s", exc)
 
     dispatcher.start()
+    await app[REPEATS].start()
     tasks = [asyncio.create_task(start_workers()), asyncio.create_task(warm_catalog())]
     yield
     for task in tasks:
@@ -125,6 +131,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
     for channel in app[HUB].channels():
         channel.close()
+    await app[REPEATS].stop()
     await dispatcher.stop()
     await app[PACK_ROUTES].close()
     await executor.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,8 @@ class QueueCounts:
 
 class Hub:
     def __init__(self) -> None:
+        # Called after each `status` broadcast, that is after every committed queue change (repeats watch it).
+        self.queue_changed: list[Callable[[], None]] = []
         self._channels: dict[str, set[Channel]] = {}
         self._runs: dict[str, _RunState] = {}
         self._seq = 0
@@ -108,6 +111,8 @@ class Hub:
         payload = message(EventType.STATUS.value, self._status_data(counts))
         for channel in self.channels():
             channel.send(payload)
+        for listener in self.queue_changed:
+            listener()
 
     # runs
     def run_started(self, prompt_id: str, client_id: str | None) -> None:

@@ -12,7 +12,7 @@ from impasto import __version__
 from impasto.protocol.prompt import is_canonical_uuid, plain_number
 from impasto.queue import JOBS_API_STATES, CancelOutcome, Job, JobState, MoveOutcome, status_name
 from impasto.server.errors import extension_error, read_json
-from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, SETTINGS, STORE
+from impasto.server.keys import CATALOG, DISPATCHER, EXECUTOR, HUB, REPEATS, SETTINGS, STORE
 from impasto.server.routing import add_routes
 from impasto.server.status import announce, queue_counts
 
@@ -235,6 +235,7 @@ async def clear(request: web.Request) -> web.Response:
         raise extension_error(400, "invalid_request_body", "include_running must be true or false")
     store = app[STORE]
     removed, interrupted, stopped = await asyncio.to_thread(store.clear_queue, include_running=include_running)
+    app[REPEATS].forget(stopped)
     for job in interrupted:
         app[DISPATCHER].interrupt(job.id)
     if removed or interrupted or stopped:
@@ -264,6 +265,7 @@ async def queue_status(request: web.Request) -> web.Response:
 
     running, pending, counts, paused = await asyncio.to_thread(read)
     dispatcher = app[DISPATCHER]
+    repeats = app[REPEATS]
     body = {
         "seq": app[HUB].seq,
         "paused": paused,
@@ -279,7 +281,7 @@ async def queue_status(request: web.Request) -> web.Response:
                 "cancel_requested": job.cancel_requested,
                 "client_id": job.client_id,
                 "batch_id": None,
-                "repeat_id": None,
+                "repeat_id": repeats.repeat_of(job.id),
             }
             for job in running
         ],
@@ -292,7 +294,7 @@ async def queue_status(request: web.Request) -> web.Response:
                 "client_id": job.client_id,
                 "batch_id": None,
                 "batch_index": None,
-                "repeat_id": None,
+                "repeat_id": repeats.repeat_of(job.id),
                 "workflow_id": job.workflow_id,
             }
             for index, job in enumerate(pending)

@@ -10,7 +10,7 @@ from aiohttp import web
 from impasto.protocol.prompt import plain_number
 from impasto.queue import QueueItem
 from impasto.server.errors import read_json
-from impasto.server.keys import DISPATCHER, EXECUTOR, HUB, STORE
+from impasto.server.keys import DISPATCHER, EXECUTOR, HUB, REPEATS, STORE
 from impasto.server.routing import add_routes
 from impasto.server.status import announce
 
@@ -55,6 +55,7 @@ async def post_queue(request: web.Request) -> web.Response:
     changed = False
     if body.get("clear") is True:  # stops the live repeats too (http-api.md §7.10)
         removed, _running, stopped = await asyncio.to_thread(store.clear_queue, include_running=False)
+        request.app[REPEATS].forget(stopped)
         changed |= bool(removed or stopped)
     delete = body.get("delete")
     if delete is not None:
