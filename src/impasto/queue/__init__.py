@@ -1,5 +1,6 @@
 """The job queue and history: `JobStore` and its SQLite and in-memory implementations (torch-free)."""
 
+from impasto.queue.answers import AnswerExistsError, AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
     ACTIVE_STATES,
     HISTORY_STATES,
@@ -36,6 +37,8 @@ __all__ = [
     "LIVE_REPEAT_STATES",
     "SORT_KEYS",
     "TERMINAL_STATES",
+    "AnswerExistsError",
+    "AnswerFor",
     "BatchRecord",
     "CancelOutcome",
     "Cancelled",
@@ -56,6 +59,7 @@ __all__ = [
     "RepeatRecord",
     "RepeatState",
     "SqliteJobStore",
+    "StoredAnswer",
     "jobs_api_status",
     "status_name",
 ]

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from impasto.queue.answers import AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
     ACTIVE_STATES,
     HISTORY_STATES,
@@ -101,6 +103,7 @@ class MemoryJobStore:
         self._paused = False
         self._batches: dict[str, BatchRecord] = {}
         self._repeats: dict[str, RepeatRecord] = {}
+        self._answers: dict[str, StoredAnswer] = {}
 
     def _out(self, job: Job) -> Job:
         prompt, extra_data, outputs_to_execute = self._texts[job.seq]
@@ -168,7 +171,9 @@ class MemoryJobStore:
             self._next_number += 1
             return number
 
-    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
+    def add(
+        self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
+    ) -> Job:
         with self._lock:
             if max_pending is not None and len(self._in_state({JobState.PENDING})) >= max_pending:
                 raise QueueFullError(max_pending)
@@ -178,7 +183,21 @@ class MemoryJobStore:
                 counter = self._next_number
                 self._next_number += 1
                 number = float(-counter if front else counter)
-            return self._add(job, number)
+            added = self._add(job, number)
+            if answer is not None:
+                self._store_answer(answer([added]))
+            return added
+
+    def _store_answer(self, answer: StoredAnswer) -> None:
+        now = int(time.time() * 1000)
+        for key in [k for k, a in self._answers.items() if a.expires_ms < now]:
+            del self._answers[key]
+        self._answers[answer.key] = answer  # one process: its callers never store a key twice
+
+    def get_answer(self, key: str, now_ms: int) -> StoredAnswer | None:
+        with self._lock:
+            found = self._answers.get(key)
+            return found if found is not None and found.expires_ms >= now_ms else None
 
     def _check_new(self, job_id: str) -> None:
         if any(j.id == job_id and j.state in ACTIVE_STATES for j in self._rows.values()):
@@ -387,7 +406,15 @@ class MemoryJobStore:
                     self._change(row, number=changes[row.id])
             return Moved(MoveOutcome.MOVED, changes.get(job_id, job.number), position)
 
-    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+    def add_batch(
+        self,
+        batch_id: str,
+        jobs: Sequence[NewJob],
+        *,
+        requested: int,
+        max_pending: int,
+        answer: AnswerFor | None = None,
+    ) -> list[Job]:
         with self._lock:
             pending = len(self._in_state({JobState.PENDING}))
             fitting = list(jobs[: max(0, max_pending - pending)])
@@ -397,15 +424,19 @@ class MemoryJobStore:
             added = [self._add(job, given_number(job)) for job in fitting]
             created = fitting[0].created_ms if fitting else 0
             self._batches[batch_id] = BatchRecord(batch_id, requested, tuple(j.id for j in fitting), created)
+            if answer is not None:
+                self._store_answer(answer(added))
             return added
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         with self._lock:
             return self._batches.get(batch_id)
 
-    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob, *, answer: AnswerFor | None = None) -> Job:
         with self._lock:
             added = self._add_next(job)
+            if answer is not None:
+                self._store_answer(answer([added]))
             self._repeats[repeat.id] = _own(replace(repeat, current_job=job.id))
             return added
 

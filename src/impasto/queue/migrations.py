@@ -152,12 +152,22 @@ def _v5_repeats(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX repeats_by_state ON repeats (state, created_ms)")
 
 
+def _v6_answers(db: sqlite3.Connection) -> None:
+    # The answers of requests made with an Idempotency-Key, kept until they expire.
+    db.execute(
+        "CREATE TABLE answers (key TEXT PRIMARY KEY, body_hash TEXT NOT NULL, status INTEGER NOT NULL,"
+        " body TEXT NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    db.execute("CREATE INDEX answers_by_expiry ON answers (expires_ms)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
     Migration(3, "server-side batches", _v3_batches),
     Migration(4, "history and tombstone counts kept by triggers", _v4_row_counts),
     Migration(5, "server-side repeats", _v5_repeats),
+    Migration(6, "answers of idempotent requests", _v6_answers),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

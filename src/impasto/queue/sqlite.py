@@ -12,6 +12,7 @@ import functools
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from impasto.protocol.events import EventType
+from impasto.queue.answers import AnswerExistsError, AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
     HISTORY_STATES,
     REMOVED_REASON,
@@ -237,7 +239,9 @@ class SqliteJobStore:
         row = db.execute("UPDATE counters SET value = value + 1 WHERE name = 'number' RETURNING value - 1")
         return int(row.fetchone()[0])
 
-    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
+    def add(
+        self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
+    ) -> Job:
         with self._write() as db:
             if max_pending is not None:
                 pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
@@ -249,7 +253,27 @@ class SqliteJobStore:
                 counter = self._take_number(db)
                 number = float(-counter if front else counter)
             row = self._insert(db, job, number)
+            if answer is not None:
+                self._store_answer(db, answer([_job(row)]))
         return self._remember(job, row)
+
+    def _store_answer(self, db: sqlite3.Connection, answer: StoredAnswer) -> None:
+        db.execute("DELETE FROM answers WHERE expires_ms < ?", (int(time.time() * 1000),))
+        try:
+            db.execute(
+                "INSERT INTO answers (key, body_hash, status, body, expires_ms) VALUES (?, ?, ?, ?, ?)",
+                (answer.key, answer.body_hash, answer.status, answer.body, answer.expires_ms),
+            )
+        except sqlite3.IntegrityError as exc:  # the caller's transaction rolls back: no job either
+            raise AnswerExistsError(answer.key) from exc
+
+    def get_answer(self, key: str, now_ms: int) -> StoredAnswer | None:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT key, body_hash, status, body, expires_ms FROM answers WHERE key = ? AND expires_ms >= ?",
+                (key, now_ms),
+            ).fetchone()
+        return None if row is None else StoredAnswer(*row)
 
     def _check_new(self, db: sqlite3.Connection, job_id: str) -> None:
         # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
@@ -511,7 +535,15 @@ class SqliteJobStore:
             )
             return Moved(MoveOutcome.MOVED, changes.get(job_id, dict(order)[job_id]), position)
 
-    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+    def add_batch(
+        self,
+        batch_id: str,
+        jobs: Sequence[NewJob],
+        *,
+        requested: int,
+        max_pending: int,
+        answer: AnswerFor | None = None,
+    ) -> list[Job]:
         with self._write() as db:
             pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
             fitting = list(jobs[: max(0, max_pending - int(pending))])
@@ -520,6 +552,8 @@ class SqliteJobStore:
                 "INSERT INTO batches (id, requested, job_ids, created_ms) VALUES (?, ?, ?, ?)",
                 (batch_id, requested, _dump([j.id for j in fitting]), fitting[0].created_ms if fitting else 0),
             )
+            if answer is not None:
+                self._store_answer(db, answer([_job(row) for row in rows]))
         return [self._remember(job, row) for job, row in zip(fitting, rows, strict=True)]
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
@@ -530,10 +564,12 @@ class SqliteJobStore:
             return None
         return BatchRecord(found[0], int(found[1]), tuple(json.loads(found[2])), int(found[3]))
 
-    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob, *, answer: AnswerFor | None = None) -> Job:
         with self._write() as db:
             number = float(self._take_number(db)) if job.number is None else job.number
             row = self._insert(db, job, number)
+            if answer is not None:
+                self._store_answer(db, answer([_job(row)]))
             db.execute(
                 "INSERT INTO repeats (id, state, created_ms, runs, max_runs, current_job, last_job, stop_reason, spec)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

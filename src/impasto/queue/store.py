@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Protocol
 
+from impasto.queue.answers import AnswerFor, StoredAnswer
 from impasto.queue.jobs import BatchRecord, Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
 from impasto.queue.repeats import RepeatRecord
 
@@ -33,14 +34,17 @@ class JobStore(Protocol):
         """
         ...
 
-    def add(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
+    def add(
+        self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
+    ) -> Job:
         """Queue a job as PENDING with the next `seq`; returns the stored row (version 1).
 
         A `job.number` of None takes `next_number()` in the same transaction, negated when `front` (an explicit
         number is used as given and `front` is ignored). Raises `DuplicateJobError` when that id is PENDING or
         IN_PROGRESS, and `QueueFullError` when `max_pending` jobs are already pending; either way nothing
         changes and no number is taken. A REMOVED tombstone of the id is dropped; a finished entry of the id
-        stays in history until this run finishes.
+        stays in history until this run finishes. With `answer`, the answer it builds from the new job is
+        stored in the same transaction (`get_answer`), and answers past their expiry are dropped.
         """
         ...
 
@@ -171,16 +175,29 @@ class JobStore(Protocol):
         """
         ...
 
-    def add_batch(self, batch_id: str, jobs: Sequence[NewJob], *, requested: int, max_pending: int) -> list[Job]:
+    def add_batch(
+        self,
+        batch_id: str,
+        jobs: Sequence[NewJob],
+        *,
+        requested: int,
+        max_pending: int,
+        answer: AnswerFor | None = None,
+    ) -> list[Job]:
         """Queue a batch's jobs in item order, as many as fit under `max_pending`, and record the batch.
 
-        One transaction: every job and the batch record, or nothing (DuplicateJobError for an active id).
+        One transaction: every job, the batch record and the answer, or nothing (DuplicateJobError for an
+        active id).
         """
         ...
 
     def get_batch(self, batch_id: str) -> BatchRecord | None: ...
 
-    def add_repeat(self, repeat: RepeatRecord, job: NewJob) -> Job:
+    def get_answer(self, key: str, now_ms: int) -> StoredAnswer | None:
+        """The stored answer for an idempotency key, unless it expired before `now_ms`."""
+        ...
+
+    def add_repeat(self, repeat: RepeatRecord, job: NewJob, *, answer: AnswerFor | None = None) -> Job:
         """Store a new repeat with its first job (`add` semantics, at the back), in one transaction; the
         repeat's `current_job` becomes the job's id."""
         ...

@@ -18,6 +18,7 @@ from impasto.server.custom_routes import PackRoutes, pack_routes_middleware
 from impasto.server.dispatch import Dispatcher
 from impasto.server.errors import error_middleware
 from impasto.server.hub import Hub
+from impasto.server.idempotency import Idempotency
 from impasto.server.keys import (
     CATALOG,
     DEVICES,
@@ -25,6 +26,7 @@ from impasto.server.keys import (
     EXECUTOR,
     EXTENSION_DIRS,
     HUB,
+    IDEMPOTENCY,
     NODE_HOST,
     PACK_ROUTES,
     REPEATS,
@@ -89,6 +91,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
         store, executor, hub, interrupt_grace=settings.interrupt_grace, job_time_limit=settings.job_time_limit
     )
     app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
+    app[IDEMPOTENCY] = Idempotency(store, settings.idempotency_ttl_hours)
     app[REPEATS] = Repeats(store, app[DISPATCHER], hub, app[CATALOG], node_host)
     app[DEVICES] = [cpu_device()]
     app[EXTENSION_DIRS] = _extension_dirs()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impasto.protocol.events import EventType, NodeState
-from impasto.queue import Job, JobResult, JobState, JobStore, NewJob
+from impasto.queue import AnswerFor, Job, JobResult, JobState, JobStore, NewJob
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
@@ -132,7 +132,9 @@ class Dispatcher:
         track.stop_reason = reason
         self.executor.interrupt(job_id, force=True)
 
-    async def enqueue(self, job: NewJob, *, front: bool = False, max_pending: int | None = None) -> Job:
+    async def enqueue(
+        self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
+    ) -> Job:
         """Queue a job (`JobStore.add`), and when a worker is free, claim its next job in the same thread hop.
 
         Raises what `add` raises (`DuplicateJobError`, `QueueFullError`), with nothing queued.
@@ -140,7 +142,7 @@ class Dispatcher:
         worker_id = self._reserve()
 
         def add_and_claim() -> tuple[Job, QueueCounts, tuple[Job, QueueCounts] | None]:
-            added = self.store.add(job, front=front, max_pending=max_pending)
+            added = self.store.add(job, front=front, max_pending=max_pending, answer=answer)
             return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
         try:

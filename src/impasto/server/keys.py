@@ -12,6 +12,7 @@ from impasto.server.catalog import Catalog
 from impasto.server.custom_routes import PackRoutes
 from impasto.server.dispatch import Dispatcher
 from impasto.server.hub import Hub
+from impasto.server.idempotency import Idempotency
 from impasto.server.repeats import Repeats
 from impasto.workers.executor import Executor
 from impasto.workers.nodehost import NodeDefinitions
@@ -29,3 +30,4 @@ NODE_HOST = web.AppKey("node_host", NodeDefinitions)
 EXECUTOR = web.AppKey("executor", Executor)
 PACK_ROUTES = web.AppKey("pack_routes", PackRoutes)
 REPEATS = web.AppKey("repeats", Repeats)
+IDEMPOTENCY = web.AppKey("idempotency", Idempotency)

@@ -18,14 +18,14 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from impasto.graph.catalog import NodeDef
 from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
-from impasto.queue import Job, JobState, JobStore, NewJob, RepeatConflict, RepeatRecord, RepeatState
+from impasto.queue import AnswerFor, Job, JobState, JobStore, NewJob, RepeatConflict, RepeatRecord, RepeatState
 from impasto.server.catalog import Catalog
 from impasto.server.dispatch import Dispatcher
 from impasto.server.hub import Hub
@@ -131,7 +131,15 @@ class Repeats:
                 await self._job_ended(current[job_id], job_id, job)
 
     # creating and changing
-    async def create(self, options: RepeatOptions, client_id: str | None, sensitive: dict[str, str]) -> RepeatRecord:
+    async def create(
+        self,
+        options: RepeatOptions,
+        client_id: str | None,
+        sensitive: dict[str, str],
+        answer: Callable[[RepeatRecord], AnswerFor | None] | None = None,
+    ) -> RepeatRecord:
+        """Store a new repeat and queue its first run; `answer` gives what to store with it (an idempotent
+        request's answer)."""
         assert options.prompt is not None and options.outputs is not None
         spec = {
             "prompt": options.prompt,
@@ -165,10 +173,12 @@ class Repeats:
         job = self._job(spec, first, options.outputs)
         if sensitive:
             self.dispatcher.sensitive[job.id] = sensitive
-        await asyncio.to_thread(self.store.add_repeat, repeat, job)
+        created = replace(repeat, current_job=job.id)
+        stored_answer = None if answer is None else answer(created)
+        await asyncio.to_thread(lambda: self.store.add_repeat(repeat, job, answer=stored_answer))
         self._current[job.id] = repeat.id
         await self._queued()
-        return replace(repeat, current_job=job.id)
+        return created
 
     async def update(self, repeat: RepeatRecord, options: RepeatOptions) -> RepeatRecord:
         """Replace what `options` sets for the next run; an idle repeat whose prompt changed runs again.

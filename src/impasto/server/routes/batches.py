@@ -6,6 +6,7 @@ import asyncio
 import copy
 import random
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -14,9 +15,10 @@ from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
 from impasto.protocol.errors import PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
-from impasto.queue import CancelOutcome, DuplicateJobError, JobState, NewJob, status_name
+from impasto.queue import AnswerExistsError, CancelOutcome, DuplicateJobError, Job, JobState, NewJob, status_name
 from impasto.server.errors import extension_error, read_json
-from impasto.server.keys import CATALOG, DISPATCHER, HUB, NODE_HOST, SETTINGS, STORE
+from impasto.server.idempotency import Ticket
+from impasto.server.keys import CATALOG, DISPATCHER, HUB, IDEMPOTENCY, NODE_HOST, SETTINGS, STORE
 from impasto.server.routes.prompt import extra_data_of, rejected, validate_body_prompt, workflow_id_of
 from impasto.server.routing import add_routes
 from impasto.server.status import announce, read_counts
@@ -30,6 +32,17 @@ def setup(app: web.Application) -> None:
 
 @routes.post("/api/impasto/batches")
 async def create_batch(request: web.Request) -> web.Response:
+    app = request.app
+    ticket = await app[IDEMPOTENCY].begin(request)
+    if isinstance(ticket, web.Response):
+        return ticket  # the answer to the first request with this key: nothing is queued again
+    try:
+        return await _create(request, ticket)
+    finally:
+        app[IDEMPOTENCY].end(ticket)
+
+
+async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:
     app = request.app
     body = await read_json(request)
     if not isinstance(body, dict) or "prompt" not in body:
@@ -61,6 +74,21 @@ async def create_batch(request: web.Request) -> web.Response:
     store = app[STORE]
     limit = app[SETTINGS].max_queue_size
 
+    def answer_body(added: Sequence[Job]) -> dict[str, Any]:
+        jobs = [
+            {"prompt_id": job.id, "number": plain_number(job.number), "index": index, "values": items[index][1]}
+            for index, job in enumerate(added)
+        ]
+        return {
+            "batch_id": batch_id,
+            "requested": count,
+            "enqueued": len(added),
+            "node_errors": validation.node_errors,
+            "jobs": jobs,
+        }
+
+    answer = None if ticket is None else ticket.answer(200, answer_body)
+
     def enqueue() -> tuple[list[Any], Any]:
         first = store.next_number()
         for _ in range(count - 1):
@@ -80,31 +108,22 @@ async def create_batch(request: web.Request) -> web.Response:
                     workflow_id=workflow_id_of(extra_data),
                 )
             )
-        added = store.add_batch(batch_id, jobs, requested=count, max_pending=limit)
+        added = store.add_batch(batch_id, jobs, requested=count, max_pending=limit, answer=answer)
         return added, read_counts(store)
 
     try:
         added, counts = await asyncio.to_thread(enqueue)
     except DuplicateJobError as exc:  # only with colliding random ids; nothing was queued
         raise rejected(409, error_info(PromptErrorType.DUPLICATE_PROMPT_ID, "job id collision", str(exc))) from exc
+    except AnswerExistsError:
+        raise extension_error(409, "idempotency_key_in_progress", "another request took this key") from None
     dispatcher = app[DISPATCHER]
     if sensitive:
         for job in added:
             dispatcher.sensitive[job.id] = sensitive
     app[HUB].status(counts)  # one status for the whole batch
     dispatcher.kick()
-    jobs = [
-        {"prompt_id": job.id, "number": plain_number(job.number), "index": index, "values": items[index][1]}
-        for index, job in enumerate(added)
-    ]
-    answer = {
-        "batch_id": batch_id,
-        "requested": count,
-        "enqueued": len(added),
-        "node_errors": validation.node_errors,
-        "jobs": jobs,
-    }
-    return web.json_response(answer)
+    return web.json_response(answer_body(added))
 
 
 async def _record(request: web.Request) -> Any:

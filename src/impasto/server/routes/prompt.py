@@ -8,7 +8,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -17,9 +17,10 @@ from impasto.graph.catalog import NodeDef
 from impasto.graph.validate import ValidationResult, validate_prompt
 from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
-from impasto.queue import DuplicateJobError, NewJob, QueueFullError
-from impasto.server.errors import ApiError
-from impasto.server.keys import CATALOG, DISPATCHER, NODE_HOST, SETTINGS, STORE
+from impasto.queue import AnswerExistsError, DuplicateJobError, Job, NewJob, QueueFullError
+from impasto.server.errors import ApiError, extension_error
+from impasto.server.idempotency import Ticket
+from impasto.server.keys import CATALOG, DISPATCHER, IDEMPOTENCY, NODE_HOST, SETTINGS, STORE
 from impasto.server.routing import add_routes
 from impasto.workers.nodehost import NodeDefinitions, NodeHostUnavailable
 
@@ -59,17 +60,24 @@ async def post_prompt(request: web.Request) -> web.Response:
         raise rejected(400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body must be a JSON object", ""))
     number = _number(body) if "number" in body else None
     front = bool(body.get("front"))
+    ticket = await app[IDEMPOTENCY].begin(request)
+    if isinstance(ticket, web.Response):
+        return ticket  # the answer to the first request with this key: nothing is queued again
     try:
-        return await _queue(request, body, number, front)
+        return await _queue(request, body, number, front, ticket)
     except ApiError:
         if number is None:
             # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
             # accepted one takes it together with its insert (one thread hop less on the hot path).
             await asyncio.to_thread(store.next_number)
         raise
+    finally:
+        app[IDEMPOTENCY].end(ticket)
 
 
-async def _queue(request: web.Request, body: dict[str, Any], number: float | None, front: bool) -> web.Response:
+async def _queue(
+    request: web.Request, body: dict[str, Any], number: float | None, front: bool, ticket: Ticket | None
+) -> web.Response:
     app = request.app
     if "prompt" not in body:
         raise rejected(400, error_info(PromptErrorType.NO_PROMPT, "No prompt provided", "No prompt provided"))
@@ -93,9 +101,17 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
     holds = bool(sensitive) and prompt_id not in dispatcher.sensitive
     if holds:
         dispatcher.sensitive[prompt_id] = sensitive
+
+    def answer_body(jobs: Sequence[Job]) -> dict[str, Any]:
+        return {"prompt_id": prompt_id, "number": plain_number(jobs[0].number), "node_errors": validation.node_errors}
+
+    answer = None if ticket is None else ticket.answer(200, answer_body)
     try:
         # One thread hop: the queue-size check, the number, the insert, and the claim when a worker is free.
-        job = await dispatcher.enqueue(_job(prompt_id, number, validation, extra_data), front=front, max_pending=limit)
+        new = _job(prompt_id, number, validation, extra_data)
+        job = await dispatcher.enqueue(new, front=front, max_pending=limit, answer=answer)
+    except AnswerExistsError:
+        raise extension_error(409, "idempotency_key_in_progress", "another request took this key") from None
     except DuplicateJobError:
         if holds:
             dispatcher.sensitive.pop(prompt_id, None)
@@ -112,8 +128,7 @@ async def _queue(request: web.Request, body: dict[str, Any], number: float | Non
         if holds:
             dispatcher.sensitive.pop(prompt_id, None)
         raise rejected(429, error_info(PromptErrorType.QUEUE_FULL, "The queue is full", str(limit))) from None
-    body_out = {"prompt_id": prompt_id, "number": plain_number(job.number), "node_errors": validation.node_errors}
-    return web.json_response(body_out)
+    return web.json_response(answer_body([job]))
 
 
 def _job(prompt_id: str, number: float | None, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:

@@ -9,9 +9,10 @@ from aiohttp import web
 
 from impasto.graph.seeds import SeedSpecError
 from impasto.protocol.prompt import is_canonical_uuid
-from impasto.queue import LIVE_REPEAT_STATES, JobState, RepeatConflict, RepeatRecord
+from impasto.queue import LIVE_REPEAT_STATES, AnswerExistsError, AnswerFor, JobState, RepeatConflict, RepeatRecord
 from impasto.server.errors import ApiError, extension_error, read_json
-from impasto.server.keys import CATALOG, DISPATCHER, HUB, REPEATS, STORE
+from impasto.server.idempotency import Ticket
+from impasto.server.keys import CATALOG, DISPATCHER, HUB, IDEMPOTENCY, REPEATS, STORE
 from impasto.server.repeats import RepeatOptions, check_seed_spec
 from impasto.server.routes.prompt import extra_data_of, validate_body_prompt
 from impasto.server.routing import add_routes
@@ -90,13 +91,30 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/api/impasto/repeats")
 async def create_repeat(request: web.Request) -> web.Response:
+    ticket = await request.app[IDEMPOTENCY].begin(request)
+    if isinstance(ticket, web.Response):
+        return ticket  # the answer to the first request with this key: nothing is queued again
+    try:
+        return await _create(request, ticket)
+    finally:
+        request.app[IDEMPOTENCY].end(ticket)
+
+
+async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:
     body = await _body(request)
     options, node_errors = await _options(request, body, partial=False)
     extra_data, sensitive = extra_data_of(body, request)
     extra_data.pop("create_time", None)  # each run gets its own
     client_id = extra_data.pop("client_id", None)
     options = RepeatOptions(**{**_fields(options), "extra_data": extra_data})
-    repeat = await request.app[REPEATS].create(options, client_id, sensitive)
+
+    def answer(repeat: RepeatRecord) -> AnswerFor | None:
+        return None if ticket is None else ticket.answer(201, lambda _jobs: as_json(repeat, node_errors))
+
+    try:
+        repeat = await request.app[REPEATS].create(options, client_id, sensitive, answer)
+    except AnswerExistsError:
+        raise extension_error(409, "idempotency_key_in_progress", "another request took this key") from None
     return web.json_response(as_json(repeat, node_errors), status=201)
 
 
