@@ -47,6 +47,7 @@ class Settings:
     worker_heartbeat_timeout: float = 30.0
     job_time_limit: float | None = None  # seconds; enforced by force stop
     worker_recycle_jobs: int | None = None  # restart a worker after this many jobs
+    worker_recycle_rss_mb: float | None = None  # restart a worker after a job that left it above this RSS
     emulated_comfyui_version: str = EMULATED_COMFYUI_VERSION
     quick_test_for_ci: bool = False
 

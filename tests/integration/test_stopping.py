@@ -168,3 +168,20 @@ def test_workers_are_recycled_after_n_jobs(tmp_path):
         assert workers[0]["restarts"] >= 2
     finally:
         server.stop()
+
+
+def test_a_worker_that_grew_beyond_the_rss_limit_is_recycled_between_jobs(tmp_path):
+    server = pack_server(tmp_path, "--worker-recycle-rss", "1")  # 1 MB: every worker is above it
+    try:
+        ids = [
+            submit(server, {**SAVE, "1": {**SAVE["1"], "inputs": {**SAVE["1"]["inputs"], "color": c}}})
+            for c in range(3)
+        ]
+        for prompt_id in ids:
+            assert wait_for(lambda p=prompt_id: finished(server, p), timeout=60)["status"]["status_str"] == "success"
+        workers = wait_for(
+            lambda: [w for w in server.request("GET", "/api/impasto/queue")[1]["workers"] if w["restarts"] >= 2]
+        )
+        assert workers
+    finally:
+        server.stop()

@@ -102,7 +102,17 @@ class ThreadExecutor:
 
     def workers(self) -> list[dict[str, Any]]:
         state = "busy" if self._job else ("idle" if self._loop else "starting")
-        return [{"id": "thread", "device": "cpu", "state": state, "job_id": self._job, "pid": None, "restarts": 0}]
+        return [
+            {
+                "id": "thread",
+                "device": "cpu",
+                "state": state,
+                "job_id": self._job,
+                "pid": None,
+                "restarts": 0,
+                "rss_bytes": 0,
+            }
+        ]
 
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:

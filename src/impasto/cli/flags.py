@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--worker-heartbeat-timeout", type=float, default=30.0, metavar="SECONDS")
     add("--job-time-limit", type=float, default=None, metavar="SECONDS", help="force-stop jobs running longer")
     add("--worker-recycle-jobs", type=int, default=None, metavar="N", help="restart a worker after N jobs")
+    add("--worker-recycle-rss", type=float, default=None, metavar="MB", help="restart a worker that grew beyond MB")
     add("--auth-token", default=None)
     add("--allow-remote", action="store_true")
     add("--workflow", type=Path, default=None, help="run this API-format workflow headless and exit (no server)")
@@ -104,6 +105,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         worker_heartbeat_timeout=args.worker_heartbeat_timeout,
         job_time_limit=args.job_time_limit,
         worker_recycle_jobs=args.worker_recycle_jobs,
+        worker_recycle_rss_mb=args.worker_recycle_rss,
         quick_test_for_ci=args.quick_test_for_ci,
     )
 

@@ -70,6 +70,7 @@ async def serve(settings: Settings) -> None:
         settings.workers,
         heartbeat_timeout=settings.worker_heartbeat_timeout,
         recycle_jobs=settings.worker_recycle_jobs,
+        recycle_rss_mb=settings.worker_recycle_rss_mb,
     )
     app = create_app(settings, store, executor, host)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -147,6 +148,15 @@ def interrupt_torch_modules(token: CancelToken) -> Iterator[None]:
         handle.remove()
 
 
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc); 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def die_with_parent() -> None:
     """Make this process go when its parent does (Linux PR_SET_PDEATHSIG, plus a polling fallback)."""
     parent = os.getppid()
@@ -262,7 +272,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         if pending:
             send(list(pending))
             pending.clear()
-        send(finished)
+        send(replace(finished, rss_bytes=resident_bytes()))
         free = state.take_free()
         if free is not None and free.free_memory:
             runner.engine.free_memory()

@@ -34,7 +34,7 @@ class Executor(Protocol):
     def devices(self) -> list[dict[str, Any]]: ...
 
     def workers(self) -> list[dict[str, Any]]:
-        """One entry per worker: id, device, state (starting/idle/busy), job_id, pid, restarts."""
+        """One entry per worker: id, device, state (starting/idle/busy), job_id, pid, restarts, rss_bytes."""
         ...
 
     def messages(self) -> AsyncIterator[ExecutorMessage]:

@@ -44,6 +44,7 @@ class _Worker:
     last_heartbeat: float = field(default_factory=time.monotonic)
     unresponsive: bool = False
     jobs_done: int = 0
+    rss_bytes: int = 0  # as reported after its last job
     retiring: bool = False  # recycled: takes no more jobs, exits, and is replaced
     send_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,9 +68,11 @@ class LocalProcessExecutor:
         *,
         heartbeat_timeout: float = 30.0,
         recycle_jobs: int | None = None,
+        recycle_rss_mb: float | None = None,
     ) -> None:
         self._heartbeat_timeout = heartbeat_timeout
         self._recycle_jobs = recycle_jobs
+        self._recycle_rss = None if recycle_rss_mb is None else int(recycle_rss_mb * 1024 * 1024)
         self._watchdog: asyncio.Task[None] | None = None
         self._settings = settings
         self._count = max(1, workers)
@@ -144,8 +147,14 @@ class LocalProcessExecutor:
         elif isinstance(message, JobFinished) and worker.job_id == message.job_id:
             worker.job_id = None
             worker.jobs_done += 1
+            worker.rss_bytes = message.rss_bytes
+            reason = None
             if self._recycle_jobs is not None and worker.jobs_done >= self._recycle_jobs:
-                log.info("recycling worker %s after %d jobs", worker.worker_id, worker.jobs_done)
+                reason = f"after {worker.jobs_done} jobs"
+            elif self._recycle_rss is not None and message.rss_bytes > self._recycle_rss:
+                reason = f"at {message.rss_bytes / 2**20:.0f} MB resident"
+            if reason is not None:
+                log.info("recycling worker %s %s", worker.worker_id, reason)
                 worker.retiring = True
                 with contextlib.suppress(OSError):
                     worker.send(Stop())
@@ -203,6 +212,7 @@ class LocalProcessExecutor:
                 "job_id": w.job_id,
                 "pid": w.process.pid,
                 "restarts": self._restarts.get(w.worker_id, 0),
+                "rss_bytes": w.rss_bytes,
             }
             for w in self._workers.values()
         ]

@@ -107,6 +107,7 @@ class JobFinished:
     outputs: dict[str, Any]
     meta: dict[str, Any]
     messages: list[list[Any]]
+    rss_bytes: int = 0  # the worker's resident memory after the job (0: unknown)
 
 
 @_message
