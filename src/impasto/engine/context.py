@@ -56,6 +56,14 @@ def active_run() -> RunScope | None:
     return _active[-1] if _active else None
 
 
+def check_interrupt() -> None:
+    """An interrupt point for node code's own long loops (between images of a batch, tiles, frames):
+    raises `Interrupted` when the job running here has a cancel requested; nothing outside a job."""
+    run = active_run()
+    if run is not None:
+        run.token.raise_if_cancelled()
+
+
 def call_in_node(
     run: RunScope, node_id: str, list_index: int | None, function: Callable[..., T], kwargs: dict[str, Any]
 ) -> T:

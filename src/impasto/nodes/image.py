@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from impasto.engine.context import check_interrupt
 from impasto.nodes._lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ def _lanczos(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
     channels = samples.shape[1]
     out = []
     for image in samples:
+        check_interrupt()  # between the images of a batch
         # (c, h, w) -> (h, w, c), truncated to bytes as PIL needs them
         pixels = np.clip(255.0 * image.movedim(0, -1).cpu().numpy(), 0, 255).astype(np.uint8)
         if channels in (2, 3, 4):

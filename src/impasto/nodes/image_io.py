@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, ImageSequence
 from PIL.PngImagePlugin import PngInfo
 
+from impasto.engine.context import check_interrupt
 from impasto.nodes._lazy import lazy_module
 from impasto.nodes.settings import current
 from impasto.paths import (
@@ -100,6 +101,7 @@ def load_frames(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
     masks: list[torch.Tensor] = []
     size: tuple[int, int] | None = None
     for raw in ImageSequence.Iterator(img):
+        check_interrupt()  # between the frames of a file
         frame = ImageOps.exif_transpose(raw)
         if frame.mode == "I":
             # As ComfyUI: a 32-bit integer frame is divided by 255 before the RGB conversion clips it.
@@ -191,6 +193,7 @@ class SaveImage:
         results: list[ImageRef] = []
         counter = target.counter
         for batch_number, image in enumerate(images):
+            check_interrupt()  # between the files of a batch
             name = target.filename.replace("%batch_num%", str(batch_number))
             pixels = _to_pil(image)
             while True:

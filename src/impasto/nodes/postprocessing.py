@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from impasto.engine.context import check_interrupt
 from impasto.nodes._lazy import lazy_module
 from impasto.nodes.image import common_upscale
 
@@ -171,6 +172,7 @@ class ImageQuantize(_V3Node):
             raise ValueError(f"unknown dither mode {dither!r}; expected one of {DITHER_MODES}")
         out = []
         for frame in _as_rgb(image):
+            check_interrupt()  # between the images of a batch
             # Truncation to bytes, as ComfyUI converts before quantizing.
             im = Image.fromarray((frame.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy())
             out.append(torch.from_numpy(np.asarray(quantize_image(im, colors, dither), dtype=np.float32) / 255))
