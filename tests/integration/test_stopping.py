@@ -173,10 +173,11 @@ def test_workers_are_recycled_after_n_jobs(tmp_path):
 def test_a_worker_that_grew_beyond_the_rss_limit_is_recycled_between_jobs(tmp_path):
     server = pack_server(tmp_path, "--worker-recycle-rss", "1")  # 1 MB: every worker is above it
     try:
-        ids = [
-            submit(server, {**SAVE, "1": {**SAVE["1"], "inputs": {**SAVE["1"]["inputs"], "color": c}}})
-            for c in range(3)
-        ]
+        ids = []
+        for color in range(3):
+            prompt = json.loads(json.dumps(SAVE))
+            prompt["1"]["inputs"]["color"] = color
+            ids.append(submit(server, prompt))
         for prompt_id in ids:
             assert wait_for(lambda p=prompt_id: finished(server, p), timeout=60)["status"]["status_str"] == "success"
         workers = wait_for(
