@@ -77,3 +77,17 @@ async def test_bad_batches_are_refused_with_a_reason(client):
     assert response.status == 400 and (await response.json())["error"]["type"] == "missing_node_type"
     missing = await client.get(f"/api/impasto/batches/{uuid.uuid4()}")
     assert missing.status == 404 and (await missing.json())["error"]["type"] == "batch_not_found"
+
+
+async def test_each_item_carries_its_own_values_in_the_ui_workflow(client, executor):
+    executor.gate.clear()
+    workflow = {"nodes": [{"id": 2, "widgets_values": [0, "add"], "widgets_values_named": {"b": 0, "op": "add"}}]}
+    body = {"count": 3, "seed": targets("increment"), "extra_data": {"extra_pnginfo": {"workflow": workflow}}}
+    status, made = await batch(client, **body)
+    assert status == 200
+    queue = await (await client.get("/queue")).json()
+    items = {item[1]: item[3] for item in queue["queue_running"] + queue["queue_pending"]}
+    shown = [items[job["prompt_id"]]["extra_pnginfo"]["workflow"]["nodes"][0] for job in made["jobs"]]
+    assert [node["widgets_values_named"]["b"] for node in shown] == [0, 1, 2]
+    assert all(node["widgets_values"] == [0, "add"] for node in shown)
+    executor.gate.set()

@@ -25,6 +25,7 @@ from typing import Any
 from impasto.graph.catalog import NodeDef
 from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
+from impasto.protocol.workflow import show_item_values
 from impasto.queue import AnswerFor, Job, JobState, JobStore, NewJob, RepeatConflict, RepeatRecord, RepeatState
 from impasto.server.catalog import Catalog
 from impasto.server.dispatch import Dispatcher
@@ -63,15 +64,17 @@ def check_seed_spec(seed: Any, prompt: Mapping[str, Any], defs: Mapping[str, Nod
         raise SeedSpecError("a repeat takes modes, not lists of values")
 
 
-def next_values(spec: Mapping[str, Any], prompt: Mapping[str, Any], defs: Mapping[str, NodeDef]) -> dict[str, Any]:
-    """The prompt with its seed targets moved on by one run."""
+def next_values(
+    spec: Mapping[str, Any], prompt: Mapping[str, Any], defs: Mapping[str, NodeDef]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The prompt with its seed targets moved on by one run, and those values (`{"<node>.<input>": v}`)."""
     targets, _before = parse_targets(spec["seed"], prompt, defs, 1)
     values = item_values(targets, prompt, defs, 1, before=True, rng=random.Random())[0]
     moved = copy.deepcopy(dict(prompt))
     for key, value in values.items():
         node_id, name = key.rsplit(".", 1)
         moved[node_id]["inputs"][name] = value
-    return moved
+    return moved, values
 
 
 class Repeats:
@@ -157,7 +160,7 @@ class Repeats:
         seed = options.seed if isinstance(options.seed, dict) else {}
         first = options.prompt
         if seed.get("apply") == "before":
-            first = next_values(spec, first, self.catalog.defs)
+            first, _values = next_values(spec, first, self.catalog.defs)
         spec["prompt"], spec["current_digest"] = first, digest(first)
         repeat = RepeatRecord(
             id=str(uuid.uuid4()),
@@ -272,7 +275,7 @@ class Repeats:
     async def _next_prompt(self, spec: Mapping[str, Any]) -> dict[str, Any] | None:
         defs = self.catalog.defs
         try:
-            prompt = next_values(spec, spec["prompt"], defs)
+            prompt, _values = next_values(spec, spec["prompt"], defs)
         except SeedSpecError as exc:
             log.warning("a repeat cannot move its seeds on: %s", exc)
             return None
@@ -288,6 +291,11 @@ class Repeats:
         if client_id:
             extra["client_id"] = client_id
         extra["create_time"] = now = int(time.time() * 1000)
+        try:
+            targets, _before = parse_targets(spec["seed"], prompt, self.catalog.defs, 1)
+        except SeedSpecError:
+            targets = []
+        show_item_values(extra, {f"{t.node_id}.{t.input}": prompt[t.node_id]["inputs"][t.input] for t in targets})
         return NewJob(
             id=str(uuid.uuid4()),
             number=None,

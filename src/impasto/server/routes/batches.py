@@ -15,6 +15,7 @@ from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
 from impasto.protocol.errors import PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
+from impasto.protocol.workflow import show_item_values
 from impasto.queue import AnswerExistsError, CancelOutcome, DuplicateJobError, Job, JobState, NewJob, status_name
 from impasto.server.errors import extension_error, read_json
 from impasto.server.idempotency import Ticket
@@ -94,14 +95,16 @@ async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:
         for _ in range(count - 1):
             store.next_number()  # consecutive numbers, one per item
         jobs = []
-        for index, (checked, _item) in enumerate(items):
+        for index, (checked, item) in enumerate(items):
             number = float(-(first + count - 1 - index) if counter_front else first + index)
+            item_extra = copy.deepcopy(extra_data)
+            show_item_values(item_extra, item)
             jobs.append(
                 NewJob(
                     id=str(uuid.uuid4()),
                     number=number,
                     prompt=dict(checked.prompt),
-                    extra_data=copy.deepcopy(extra_data),
+                    extra_data=item_extra,
                     outputs_to_execute=checked.outputs,
                     client_id=extra_data.get("client_id"),
                     created_ms=extra_data["create_time"],
