@@ -21,7 +21,8 @@ def test_named_widget_values_of_matching_nodes_change():
 
 
 def test_anything_without_a_workflow_is_left_alone():
-    for data in [{}, {"extra_pnginfo": None}, {"extra_pnginfo": {"workflow": {"nodes": "x"}}}]:
+    cases: list[dict] = [{}, {"extra_pnginfo": None}, {"extra_pnginfo": {"workflow": {"nodes": "x"}}}]
+    for data in cases:
         before = repr(data)
         show_item_values(data, {"3.seed": 1})
         assert repr(data) == before
