@@ -26,8 +26,8 @@ class SlowClaimStore(SqliteJobStore):
         self.claimed = threading.Event()
         self.release = threading.Event()
 
-    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
-        job = super().claim_next(worker_id, now_ms)
+    def claim_next(self, worker_id: str, now_ms: int, **kwargs: Any) -> Job | None:
+        job = super().claim_next(worker_id, now_ms, **kwargs)
         if job is not None:
             self.claimed.set()
             self.release.wait(10)

@@ -85,6 +85,7 @@ class NodeDef:
     output_node: bool
     input_is_list: bool
     validate: ValidateSpec | None
+    category: str = ""  # as object_info reports it, e.g. "loaders"
 
     @classmethod
     def from_entry(cls, class_type: str, entry: CatalogEntryJson) -> NodeDef:
@@ -107,6 +108,7 @@ class NodeDef:
             output_node=bool(info.get("output_node", False)),
             input_is_list=bool(info.get("is_input_list", False)),
             validate=None if spec is None else ValidateSpec(frozenset(spec["params"]), bool(spec["var_kwargs"])),
+            category=str(info.get("category") or ""),
         )
 
 

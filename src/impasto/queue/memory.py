@@ -50,6 +50,7 @@ from impasto.queue.repeats import (
     RepeatRecord,
     RepeatState,
 )
+from impasto.queue.store import Chooser
 
 T = TypeVar("T")
 
@@ -236,12 +237,19 @@ class MemoryJobStore:
         self._texts[stored.seq] = texts
         return self._out(stored)
 
-    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+    def claim_next(
+        self, worker_id: str, now_ms: int, *, look_ahead: int = 1, choose: Chooser | None = None
+    ) -> Job | None:
         with self._lock:
             pending = self._in_state({JobState.PENDING})
             if self._paused or not pending:
                 return None
-            claimed = self._change(pending[0], state=JobState.IN_PROGRESS, worker_id=worker_id, started_ms=now_ms)
+            index = 0
+            if choose is not None and look_ahead > 1:
+                index = choose([self._out(job) for job in pending[:look_ahead]])
+                index = index if 0 <= index < min(look_ahead, len(pending)) else 0
+            chosen = pending[index]
+            claimed = self._change(chosen, state=JobState.IN_PROGRESS, worker_id=worker_id, started_ms=now_ms)
             return self._out(claimed)
 
     def finish(self, job_id: str, result: JobResult) -> Job | None:

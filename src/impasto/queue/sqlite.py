@@ -48,6 +48,7 @@ from impasto.queue.jobs import (
 )
 from impasto.queue.migrations import migrate
 from impasto.queue.repeats import RECENT_ENDED_REPEATS, RepeatConflict, RepeatRecord, RepeatState
+from impasto.queue.store import Chooser
 
 _dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 
@@ -303,7 +304,11 @@ class SqliteJobStore:
             )
         return added
 
-    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+    def claim_next(
+        self, worker_id: str, now_ms: int, *, look_ahead: int = 1, choose: Chooser | None = None
+    ) -> Job | None:
+        if choose is not None and look_ahead > 1:
+            return self._claim_chosen(worker_id, now_ms, look_ahead, choose)
         with self._write() as db:
             # Pick and mark in one statement inside the write lock: no other claim can see this row as pending.
             # The subquery reads jobs_queue in run order; the paused flag is checked in the same statement.
@@ -314,6 +319,25 @@ class SqliteJobStore:
                 (worker_id, now_ms),
             ).fetchone()
             return None if row is None else _job(row)
+
+    def _claim_chosen(self, worker_id: str, now_ms: int, look_ahead: int, choose: Chooser) -> Job | None:
+        with self._write() as db:
+            if db.execute("SELECT value FROM settings WHERE name = 'paused'").fetchone()[0]:
+                return None
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE state = 'pending' ORDER BY number, seq LIMIT ?", (look_ahead,)
+            ).fetchall()
+            if not rows:
+                return None
+            candidates = [_job(r) for r in rows]
+            index = choose(candidates)
+            chosen = candidates[index if 0 <= index < len(candidates) else 0]
+            row = db.execute(
+                "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"
+                f" WHERE seq = ? RETURNING {_COLUMNS}",
+                (worker_id, now_ms, chosen.seq),
+            ).fetchone()
+            return _job(row)
 
     def finish(self, job_id: str, result: JobResult) -> Job | None:
         result = checked_result(result)

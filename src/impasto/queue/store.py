@@ -17,12 +17,14 @@ Contract shared by every implementation (one contract test suite runs against ea
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from impasto.queue.answers import AnswerFor, StoredAnswer
 from impasto.queue.jobs import BatchRecord, Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
 from impasto.queue.repeats import RepeatRecord
+
+Chooser = Callable[[list[Job]], int]  # candidates in run order -> index of the one to claim
 
 
 class JobStore(Protocol):
@@ -48,11 +50,15 @@ class JobStore(Protocol):
         """
         ...
 
-    def claim_next(self, worker_id: str, now_ms: int) -> Job | None:
+    def claim_next(
+        self, worker_id: str, now_ms: int, *, look_ahead: int = 1, choose: Chooser | None = None
+    ) -> Job | None:
         """Atomically move the first PENDING job in run order to IN_PROGRESS for `worker_id`.
 
         Sets `worker_id` and `started_ms = now_ms`. Returns None, changing nothing, when nothing is pending or
-        the queue is paused. Two concurrent callers never receive the same job.
+        the queue is paused. Two concurrent callers never receive the same job. With `choose`, the first
+        `look_ahead` pending jobs in run order are read and `choose` picks the index of the one to claim (in
+        the same transaction; an index out of range means the first).
         """
         ...
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from aiohttp import web
 
 from impasto.config import Settings
+from impasto.graph.heavy import heavy_inputs
 from impasto.protocol.devices import cpu_device
 from impasto.queue import JobStore
 from impasto.server import middleware
@@ -87,10 +88,15 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
     app[NODE_HOST] = node_host
     hub = Hub()
     app[HUB] = hub
+    catalog = app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
     app[DISPATCHER] = Dispatcher(
-        store, executor, hub, interrupt_grace=settings.interrupt_grace, job_time_limit=settings.job_time_limit
+        store,
+        executor,
+        hub,
+        interrupt_grace=settings.interrupt_grace,
+        job_time_limit=settings.job_time_limit,
+        heavy_inputs=lambda prompt: heavy_inputs(prompt, catalog.defs),
     )
-    app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
     app[IDEMPOTENCY] = Idempotency(store, settings.idempotency_ttl_hours)
     app[REPEATS] = Repeats(store, app[DISPATCHER], hub, app[CATALOG], node_host)
     app[DEVICES] = [cpu_device()]

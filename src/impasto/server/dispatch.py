@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from impasto.protocol.events import EventType, NodeState
 from impasto.queue import AnswerFor, Job, JobResult, JobState, JobStore, NewJob
+from impasto.server import scheduling
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
@@ -63,6 +66,7 @@ class Dispatcher:
         *,
         interrupt_grace: float = 5.0,
         job_time_limit: float | None = None,
+        heavy_inputs: Callable[[dict[str, Any]], frozenset[str]] | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -74,6 +78,9 @@ class Dispatcher:
         self._cancel_after_start: set[str] = set()  # cancelled while their claim was in flight
         self._running: dict[str, _Track] = {}
         self._reserved: dict[str, int] = {}  # workers with a claim in flight -> the kick count when reserved
+        self._heavy = heavy_inputs
+        self._warm: dict[str, frozenset[str]] = {}  # worker -> heavy inputs of its last completed job
+        self._skips: dict[str, int] = {}  # pending job -> times a free worker passed it over
         self._kicks = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -192,6 +199,7 @@ class Dispatcher:
         """Announce a claim and hand the job to its worker, with the cancel that may have arrived meanwhile."""
         job, counts = claimed
         self.hub.status(counts)
+        self._skips.pop(job.id, None)
         track = self._running[job.id] = _Track(job)
         if self.job_time_limit is not None:
             loop = asyncio.get_running_loop()
@@ -205,8 +213,26 @@ class Dispatcher:
 
     def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
         # One thread hop for the claim and the counts its `status` announces.
-        job = self.store.claim_next(worker_id, now_ms())
+        others = frozenset().union(*(keys for w, keys in self._warm.items() if w != worker_id))
+        if self._heavy is None or not others:
+            job = self.store.claim_next(worker_id, now_ms())  # no other worker holds anything: strict order
+        else:
+            choose = functools.partial(self._choose, self._heavy, self._warm.get(worker_id, frozenset()), others)
+            job = self.store.claim_next(worker_id, now_ms(), look_ahead=scheduling.LOOK_AHEAD, choose=choose)
         return None if job is None else (job, read_counts(self.store))
+
+    def _choose(
+        self,
+        heavy: Callable[[dict[str, Any]], frozenset[str]],
+        mine: frozenset[str],
+        others: frozenset[str],
+        candidates: list[Job],
+    ) -> int:
+        head = candidates[0].id
+        index = scheduling.pick([heavy(job.prompt) for job in candidates], mine, others, self._skips.get(head, 0))
+        if index > 0:
+            self._skips[head] = self._skips.get(head, 0) + 1
+        return index
 
     async def _message_loop(self) -> None:
         async for item in self.executor.messages():
@@ -235,6 +261,7 @@ class Dispatcher:
             reason = reasons.get(state)
             await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, reason)
         elif isinstance(item, WorkerGone):
+            self._warm.pop(item.worker_id, None)  # a fresh worker holds nothing
             if item.job_id is not None and item.job_id in self._running:
                 await self._worker_gone(item)
             self.kick()
@@ -325,6 +352,8 @@ class Dispatcher:
             self._release(worker_id, None)
             raise
         track = self._running.pop(job_id, None)
+        if track is not None and state is JobState.COMPLETED and self._heavy is not None and track.job.worker_id:
+            self._warm[track.job.worker_id] = self._heavy(track.job.prompt)
         self.sensitive.pop(job_id, None)
         self._cancel_after_start.discard(job_id)
         self.hub.status(counts)

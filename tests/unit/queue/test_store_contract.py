@@ -810,3 +810,20 @@ def test_repeats_are_listed_live_first_and_clearing_the_queue_stops_them(store):
         "b": (RepeatState.STOPPED, "queue_cleared", None),
         "a": (RepeatState.STOPPED, "queue_cleared", None),
     }
+
+
+def test_a_claim_may_choose_among_the_first_jobs_in_run_order(store):
+    for name in "abcd":
+        add(store, name)
+    seen: list[list[str]] = []
+
+    def second(candidates: list[Job]) -> int:
+        seen.append([j.id for j in candidates])
+        return 1
+
+    claimed = store.claim_next("w1", 5, look_ahead=3, choose=second)
+    assert claimed is not None and (claimed.id, claimed.worker_id, claimed.started_ms) == ("b", "w1", 5)
+    assert seen == [["a", "b", "c"]] and [j.id for j in store.pending()] == ["a", "c", "d"]
+    assert store.claim_next("w1", 6, look_ahead=3, choose=lambda _c: 7).id == "a"  # out of range: the first
+    store.set_paused(True)
+    assert store.claim_next("w1", 7, look_ahead=3, choose=second) is None
