@@ -72,6 +72,11 @@ async def measure(url: str, repeat: int) -> list[tuple[str, list[tuple[float, fl
             "i",
         ),
         (
+            "torch computation of many module calls, no progress reports, /interrupt",
+            {"1": {"class_type": "TorchLoop", "inputs": {"calls": 10**9}}},
+            "i",
+        ),
+        (
             "pure-Python loop, /interrupt (escalates after 1 s grace)",
             {"1": {"class_type": "Stuck", "inputs": {"seconds": 600.0}}},
             "i",

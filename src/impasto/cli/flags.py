@@ -9,6 +9,7 @@ from impasto.config import Settings
 from impasto.engine.cache import CacheMode, CacheSettings
 from impasto.paths import Folders
 from impasto.paths_yaml import apply_extra_model_paths
+from impasto.workers.gpus import visible_gpus
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     # impasto's own
     add("--data-dir", type=Path, default=None, help="where the queue store lives (default <user dir>/impasto)")
     add("--ephemeral", action="store_true", help="keep the queue store in memory (nothing persists)")
-    add("--workers", type=int, default=1)
+    add("--workers", type=int, default=None, help="worker processes (default: one per visible GPU, else 1)")
     add("--history-max", type=int, default=10_000)
     add("--max-queue-size", type=int, default=10_000)
     add("--max-batch-count", type=int, default=1000, help="most runs one server-side batch may ask for")
@@ -100,7 +101,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         requeue_interrupted=args.requeue_interrupted,
         startup_queue_state=args.startup_queue_state,
         progress_interval_ms=args.progress_interval_ms,
-        workers=args.workers,
+        workers=args.workers if args.workers is not None else (1 if args.cpu else max(1, len(visible_gpus()))),
         interrupt_grace=args.interrupt_grace,
         worker_heartbeat_timeout=args.worker_heartbeat_timeout,
         job_time_limit=args.job_time_limit,

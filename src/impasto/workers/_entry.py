@@ -4,12 +4,17 @@ the spawned interpreter imports `child` itself.
 
 from __future__ import annotations
 
+import os
 from multiprocessing.connection import Connection
 
 from impasto.config import Settings
 
 
-def run_worker(conn: Connection, settings: Settings, worker_id: str) -> None:
+def run_worker(conn: Connection, settings: Settings, worker_id: str, gpu: str | None = None) -> None:
+    if gpu is not None:  # before torch is imported: this worker sees its own GPU only, as device 0
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    elif settings.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
     from impasto.workers import child
 
     child.worker_main(conn, settings, worker_id)

@@ -17,6 +17,7 @@ from typing import Any
 from impasto.config import Settings
 from impasto.workers._entry import run_worker
 from impasto.workers.executor import ExecutorMessage
+from impasto.workers.gpus import visible_gpus
 from impasto.workers.messages import (
     CancelJob,
     FreeMemory,
@@ -81,6 +82,7 @@ class LocalProcessExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._restarts: dict[str, int] = {}
+        self._gpus = [] if settings.cpu else visible_gpus()  # worker i computes on GPU i (mod their number)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -104,8 +106,10 @@ class LocalProcessExecutor:
     def _spawn(self, worker_id: str) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
+        index = int(worker_id.rsplit("-", 1)[1])
+        gpu = self._gpus[index % len(self._gpus)] if self._gpus else None
         process = context.Process(
-            target=run_worker, args=(child, self._settings, worker_id), name=f"impasto-{worker_id}", daemon=True
+            target=run_worker, args=(child, self._settings, worker_id, gpu), name=f"impasto-{worker_id}", daemon=True
         )
         process.start()
         child.close()
