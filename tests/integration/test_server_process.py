@@ -189,6 +189,31 @@ def test_pause_and_order_survive_a_restart(tmp_path):
         paused_start.stop()
 
 
+def test_the_users_impasto_settings_set_the_start_up_state_and_the_interrupt_grace(tmp_path):
+    from tests.support import stop_nodes
+
+    base = tmp_path / "base"
+    stop_nodes.install(base)
+    server = ServerProcess(base, "--interrupt-grace", "60").start()
+    try:
+        assert server.request("POST", "/api/settings/impasto.Queue.StartupState", "paused")[0] == 200
+        assert server.request("POST", "/api/settings/impasto.Queue.InterruptGraceSeconds", 0.2)[0] == 200
+        prompt = {"1": {"class_type": "Stuck", "inputs": {"seconds": 120.0}}}
+        stuck = server.request("POST", "/prompt", {"prompt": prompt})[1]
+        assert "prompt_id" in stuck, stuck
+        wait_for(lambda: server.request("GET", "/api/impasto/queue")[1]["running"])
+        assert server.request("POST", "/interrupt", {"prompt_id": stuck["prompt_id"]})[0] == 200
+        entry = wait_for(lambda: finished(server, stuck["prompt_id"]), timeout=20)  # not the flag's 60 s
+        assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+    finally:
+        server.stop()
+    restarted = ServerProcess(base, port=server.port).start()
+    try:
+        assert restarted.request("GET", "/api/impasto/queue")[1]["paused"] is True
+    finally:
+        restarted.stop()
+
+
 def save_variant(color: int) -> dict:
     return {
         "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": color}},

@@ -93,7 +93,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
         store,
         executor,
         hub,
-        interrupt_grace=settings.interrupt_grace,
+        interrupt_grace=lambda: users.interrupt_grace(settings),
         job_time_limit=settings.job_time_limit,
         heavy_inputs=lambda prompt: heavy_inputs(prompt, catalog.defs),
     )

@@ -64,13 +64,14 @@ class Dispatcher:
         executor: Executor,
         hub: Hub,
         *,
-        interrupt_grace: float = 5.0,
+        interrupt_grace: float | Callable[[], float] = 5.0,
         job_time_limit: float | None = None,
         heavy_inputs: Callable[[dict[str, Any]], frozenset[str]] | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
         self.hub = hub
+        # A number, or where to read it at each interrupt (the user's setting may change while running).
         self.interrupt_grace = interrupt_grace
         self.job_time_limit = job_time_limit
         self.sensitive: dict[str, dict[str, str]] = {}  # job id -> auth values, in memory only
@@ -113,7 +114,8 @@ class Dispatcher:
         self.executor.interrupt(job_id)
         if track.grace is None:
             loop = asyncio.get_running_loop()
-            track.grace = loop.call_later(self.interrupt_grace, self._kill, job_id, "escalated")
+            grace = self.interrupt_grace() if callable(self.interrupt_grace) else self.interrupt_grace
+            track.grace = loop.call_later(grace, self._kill, job_id, "escalated")
 
     async def force_stop(self, job_id: str) -> bool:
         """Kill the job's worker now; returns once the job is recorded as interrupted (False: not running)."""

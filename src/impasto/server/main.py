@@ -16,6 +16,7 @@ from impasto.queue import JobStore, SqliteJobStore
 from impasto.server.app import create_app
 from impasto.server.keys import CATALOG
 from impasto.server.logbuffer import LogBuffer
+from impasto.server.routes.users import startup_queue_state
 from impasto.workers.local import LocalProcessExecutor
 from impasto.workers.nodehost import NodeHost
 
@@ -60,8 +61,9 @@ async def serve(settings: Settings) -> None:
     recovered = await asyncio.to_thread(
         store.recover_orphans, requeue=settings.requeue_interrupted, now_ms=int(time.time() * 1000)
     )
-    if settings.startup_queue_state != "last":
-        await asyncio.to_thread(store.set_paused, settings.startup_queue_state == "paused")
+    startup = startup_queue_state(settings)  # the user's setting (frontend.md §12), else the flag
+    if startup != "last":
+        await asyncio.to_thread(store.set_paused, startup == "paused")
     for job in recovered:
         log.warning("job %s was running when the server stopped: recorded as %s", job.id, job.state.value)
     host = NodeHost(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -249,6 +250,16 @@ async def clear(request: web.Request) -> web.Response:
     return web.json_response(body_out)
 
 
+def _titles(prompt: dict[str, Any]) -> dict[str, str]:
+    """What a panel calls each node of a running job: its title in the UI, else its class."""
+    titles = {}
+    for node_id, node in prompt.items():
+        meta = node.get("_meta") if isinstance(node, dict) else None
+        title = meta.get("title") if isinstance(meta, dict) else None
+        titles[node_id] = title if isinstance(title, str) and title else str(node.get("class_type", node_id))
+    return titles
+
+
 @routes.get("/api/impasto/queue")
 async def queue_status(request: web.Request) -> web.Response:
     """The queue without prompt graphs (§7.3): counts, the running jobs, pending jobs in run order."""
@@ -278,6 +289,7 @@ async def queue_status(request: web.Request) -> web.Response:
                 "create_time": job.created_ms,
                 "start_time": job.started_ms,
                 "node": dispatcher.current_node(job.id),
+                "node_titles": _titles(job.prompt),
                 "cancel_requested": job.cancel_requested,
                 "client_id": job.client_id,
                 "batch_id": None,

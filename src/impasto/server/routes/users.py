@@ -61,6 +61,25 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# impasto's own settings in the user's settings file (frontend.md §12); a flag gives the value when unset.
+GRACE_SETTING = "impasto.Queue.InterruptGraceSeconds"
+STARTUP_SETTING = "impasto.Queue.StartupState"
+
+
+def interrupt_grace(settings: Settings) -> float:
+    """Seconds an interrupted job may take before its worker is killed: the user's setting, else the flag."""
+    value = load_settings(settings).get(GRACE_SETTING)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 3600:
+        return float(value)
+    return settings.interrupt_grace
+
+
+def startup_queue_state(settings: Settings) -> str:
+    """run, paused or last: the user's setting, else the flag."""
+    value = load_settings(settings).get(STARTUP_SETTING)
+    return value if value in ("run", "paused", "last") else settings.startup_queue_state
+
+
 def load_settings(settings: Settings) -> dict[str, Any]:
     """The stored settings object; `{}` when the file is missing, unreadable or not a JSON object."""
     path = user_root(settings) / SETTINGS_FILE

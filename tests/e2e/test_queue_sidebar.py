@@ -1,0 +1,159 @@
+"""impasto's Queue sidebar in the official frontend: the Q key, live pending and running jobs, the paused state,
+right-click actions and the toolbar, against a real server with a real worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.e2e.test_frontend_smoke import assert_no_unexpected_errors, open_frontend
+from tests.support import stop_nodes
+from tests.support.server_process import ServerProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Expect, Page
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def e2e_server(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("queue-sidebar")
+    stop_nodes.install(base)
+    server = ServerProcess(base).start()
+    assert server.request("POST", "/api/settings/Comfy.TutorialCompleted", True)[0] == 200
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "e2e-artifacts"
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """The main states of the sidebar, kept as artifacts of the run (build/e2e-artifacts/)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / name)
+
+
+def image(color: int) -> dict[str, Any]:
+    return {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": color}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": f"q{color}"}},
+    }
+
+
+def queue(server: ServerProcess, prompt: dict[str, Any]) -> str:
+    status, body = server.request("POST", "/prompt", {"prompt": prompt})
+    assert status == 200, body
+    return str(body["prompt_id"])
+
+
+def sidebar(page: Page):
+    return page.locator(".impasto-queue")
+
+
+def pending_ids(page: Page) -> list[str]:
+    return page.locator("[data-testid=impasto-queue-pending] [data-kind=pending]").evaluate_all(
+        "rows => rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top)).map(r => r.dataset.jobId)"
+    )
+
+
+def test_q_toggles_the_sidebar_but_not_while_typing(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    expect(sidebar(page)).to_have_count(0)
+    page.evaluate("() => document.activeElement?.blur()")
+    page.keyboard.press("q")
+    expect(sidebar(page)).to_be_visible()
+    page.keyboard.press("q")
+    expect(sidebar(page)).to_have_count(0)
+    page.evaluate(
+        """() => { const input = document.createElement('input'); input.id = 'typing-here';
+                   document.body.append(input); input.focus(); }"""
+    )
+    page.keyboard.press("q")
+    assert page.locator("#typing-here").input_value() == "q"
+    expect(sidebar(page)).to_have_count(0)
+    assert_no_unexpected_errors(page_log)
+
+
+def test_pending_jobs_live_updates_paused_state_and_right_click_actions(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    expect(sidebar(page)).to_be_visible()
+    pause = page.get_by_test_id("impasto-queue-pause")
+    pause.click()
+    expect(page.get_by_test_id("impasto-queue-paused")).to_be_visible()
+    ids = [queue(e2e_server, image(c)) for c in (1, 2, 3)]
+    expect(page.locator("[data-testid=impasto-queue-pending] [data-kind=pending]")).to_have_count(3)
+    assert pending_ids(page) == ids
+    save_screenshot(page, "queue-sidebar-paused.png")
+
+    # Right-click the last one: Move to front.
+    page.locator(f"[data-kind=pending][data-job-id='{ids[2]}']").click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Move to front").click()
+    expect(page.locator("[data-kind=pending]").first).to_have_attribute("data-job-id", ids[2])
+    page.wait_for_function(
+        "first => [...document.querySelectorAll('[data-kind=pending]')].sort((a, b) => parseFloat(a.style.top)"
+        " - parseFloat(b.style.top))[0]?.dataset.jobId === first",
+        arg=ids[2],
+    )
+    assert pending_ids(page) == [ids[2], ids[0], ids[1]]
+
+    # Right-click the middle one: Delete.
+    page.locator(f"[data-kind=pending][data-job-id='{ids[0]}']").click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Delete").click()
+    expect(page.locator("[data-kind=pending]")).to_have_count(2)
+    assert e2e_server.request("GET", f"/api/impasto/jobs/{ids[0]}")[1]["stop_reason"] == "removed"
+
+    # Resume: both run, and their images show in History.
+    pause.click()
+    expect(page.get_by_test_id("impasto-queue-paused")).to_be_hidden()
+    expect(page.locator("[data-kind=pending]")).to_have_count(0)
+    history = page.get_by_test_id("impasto-queue-history")
+    for job_id in (ids[2], ids[1]):
+        expect(history.locator(f"[data-job-id='{job_id}'] img")).to_have_js_property("naturalWidth", 32)
+    save_screenshot(page, "queue-sidebar-history.png")
+    assert_no_unexpected_errors(page_log)
+
+
+def test_the_toolbar_interrupts_and_clear_pending_keeps_the_running_job(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    long_job = queue(e2e_server, {"1": {"class_type": "TenMsProgress", "inputs": {"steps": 100000}}})
+    waiting = [queue(e2e_server, image(c)) for c in (7, 8)]
+    running = page.get_by_test_id("impasto-queue-running")
+    expect(running.locator(f"[data-job-id='{long_job}']")).to_be_visible()
+    expect(running).to_contain_text("/100000")  # live step progress from the observer socket
+    save_screenshot(page, "queue-sidebar-running.png")
+    page.get_by_test_id("impasto-queue-clear").click()
+    expect(page.locator("[data-kind=pending]")).to_have_count(0)
+    for job_id in waiting:
+        assert e2e_server.request("GET", f"/api/impasto/jobs/{job_id}")[1]["stop_reason"] == "removed"
+    expect(running.locator(f"[data-job-id='{long_job}']")).to_be_visible()  # clear keeps the running job
+    page.get_by_test_id("impasto-queue-interrupt").click()
+    expect(running.locator(f"[data-job-id='{long_job}']")).to_have_count(0)
+    entry = e2e_server.request("GET", f"/history/{long_job}")[1][long_job]
+    assert [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
+    assert_no_unexpected_errors(page_log)
+
+
+def test_the_sidebar_rebuilds_after_a_reload(page, expect: Expect, page_log, e2e_server):
+    assert e2e_server.request("POST", "/api/impasto/queue/pause")[0] == 200
+    held = queue(e2e_server, image(9))
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    expect(page.locator(f"[data-kind=pending][data-job-id='{held}']")).to_be_visible()
+    expect(page.get_by_test_id("impasto-queue-paused")).to_be_visible()
+    page.reload()
+    page.wait_for_function("() => window.app?.graph != null && window.app.vueAppReady === true")
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    expect(page.locator(f"[data-kind=pending][data-job-id='{held}']")).to_be_visible()
+    assert e2e_server.request("POST", "/api/impasto/queue/resume")[0] == 200
+    expect(page.locator(f"[data-kind=pending][data-job-id='{held}']")).to_have_count(0)
+    assert json.dumps(page_log.page_errors) == "[]"
+    assert_no_unexpected_errors(page_log)
