@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/server_bench.py
+	$(BIN)/python bench/instant_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

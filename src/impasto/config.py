@@ -38,6 +38,7 @@ class Settings:
     history_max: int = 10_000
     max_queue_size: int = 10_000
     max_batch_count: int = 1000
+    noop_repeat_interval_ms: int = 500  # least gap before the frontend's identical re-submission runs
     idempotency_ttl_hours: float = 24.0  # how long an Idempotency-Key's answer is kept
     requeue_interrupted: bool = False
     startup_queue_state: str = "last"  # run | paused | last

@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--history-max", type=int, default=10_000)
     add("--max-queue-size", type=int, default=10_000)
     add("--max-batch-count", type=int, default=1000, help="most runs one server-side batch may ask for")
+    add("--noop-repeat-interval-ms", type=int, default=500, metavar="MS", help="pace the frontend's identical re-runs")
     add("--idempotency-ttl", type=float, default=24.0, metavar="HOURS", help="keep Idempotency-Key answers this long")
     add("--requeue-interrupted", action="store_true", help="re-queue jobs that were running when the server died")
     add("--startup-queue-state", choices=["run", "paused", "last"], default="last", help="queue state at start-up")
@@ -98,6 +99,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_queue_size=args.max_queue_size,
         max_batch_count=args.max_batch_count,
         idempotency_ttl_hours=args.idempotency_ttl,
+        noop_repeat_interval_ms=args.noop_repeat_interval_ms,
         requeue_interrupted=args.requeue_interrupted,
         startup_queue_state=args.startup_queue_state,
         progress_interval_ms=args.progress_interval_ms,

@@ -246,8 +246,10 @@ class MemoryJobStore:
                 return None
             index = 0
             if choose is not None and look_ahead > 1:
-                index = choose([self._out(job) for job in pending[:look_ahead]])
-                index = index if 0 <= index < min(look_ahead, len(pending)) else 0
+                picked = choose([self._out(job) for job in pending[:look_ahead]])
+                if picked is None:
+                    return None
+                index = picked if 0 <= picked < min(look_ahead, len(pending)) else 0
             chosen = pending[index]
             claimed = self._change(chosen, state=JobState.IN_PROGRESS, worker_id=worker_id, started_ms=now_ms)
             return self._out(claimed)

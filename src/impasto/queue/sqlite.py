@@ -331,6 +331,8 @@ class SqliteJobStore:
                 return None
             candidates = [_job(r) for r in rows]
             index = choose(candidates)
+            if index is None:
+                return None
             chosen = candidates[index if 0 <= index < len(candidates) else 0]
             row = db.execute(
                 "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"

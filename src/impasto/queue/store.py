@@ -24,7 +24,7 @@ from impasto.queue.answers import AnswerFor, StoredAnswer
 from impasto.queue.jobs import BatchRecord, Cancelled, Job, JobResult, JobSummary, Moved, NewJob, QueueItem
 from impasto.queue.repeats import RepeatRecord
 
-Chooser = Callable[[list[Job]], int]  # candidates in run order -> index of the one to claim
+Chooser = Callable[[list[Job]], int | None]  # candidates in run order -> index of the one to claim, or none
 
 
 class JobStore(Protocol):
@@ -58,7 +58,7 @@ class JobStore(Protocol):
         Sets `worker_id` and `started_ms = now_ms`. Returns None, changing nothing, when nothing is pending or
         the queue is paused. Two concurrent callers never receive the same job. With `choose`, the first
         `look_ahead` pending jobs in run order are read and `choose` picks the index of the one to claim (in
-        the same transaction; an index out of range means the first).
+        the same transaction; an index out of range means the first, None claims nothing).
         """
         ...
 

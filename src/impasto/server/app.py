@@ -96,6 +96,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
         interrupt_grace=lambda: users.interrupt_grace(settings),
         job_time_limit=settings.job_time_limit,
         heavy_inputs=lambda prompt: heavy_inputs(prompt, catalog.defs),
+        noop_repeat_interval=settings.noop_repeat_interval_ms / 1000,
     )
     app[IDEMPOTENCY] = Idempotency(store, settings.idempotency_ttl_hours)
     app[REPEATS] = Repeats(store, app[DISPATCHER], hub, app[CATALOG], node_host)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -67,6 +69,7 @@ class Dispatcher:
         interrupt_grace: float | Callable[[], float] = 5.0,
         job_time_limit: float | None = None,
         heavy_inputs: Callable[[dict[str, Any]], frozenset[str]] | None = None,
+        noop_repeat_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -82,6 +85,12 @@ class Dispatcher:
         self._heavy = heavy_inputs
         self._warm: dict[str, frozenset[str]] = {}  # worker -> heavy inputs of its last completed job
         self._skips: dict[str, int] = {}  # pending job -> times a free worker passed it over
+        # No-op repeat pacing (execution.md §8.5): the frontend's instant loop re-submits an identical prompt as
+        # soon as the queue empties; such a job starts no earlier than this long after its client's last success.
+        self.noop_repeat_interval = noop_repeat_interval
+        self._last_success: dict[str, tuple[str, float]] = {}  # client id -> (prompt digest, monotonic end)
+        self._not_before: dict[str, float] = {}  # paced pending job -> monotonic time it may start
+        self._held_timer: asyncio.TimerHandle | None = None
         self._kicks = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -148,6 +157,9 @@ class Dispatcher:
 
         Raises what `add` raises (`DuplicateJobError`, `QueueFullError`), with nothing queued.
         """
+        not_before = self._paced_until(job.client_id, job.extra_data, job.prompt, job.outputs_to_execute)
+        if not_before is not None:
+            self._not_before[job.id] = not_before
         worker_id = self._reserve()
 
         def add_and_claim() -> tuple[Job, QueueCounts, tuple[Job, QueueCounts] | None]:
@@ -157,6 +169,7 @@ class Dispatcher:
         try:
             added, counts, claimed = await asyncio.to_thread(add_and_claim)
         except BaseException:
+            self._not_before.pop(job.id, None)
             self._release(worker_id, None)
             raise
         self.hub.status(counts)
@@ -182,6 +195,8 @@ class Dispatcher:
             self._start(worker_id, claimed)
         elif kicks != self._kicks:
             self.kick()  # a change while the worker was held found it busy: its claim may have come too early
+        else:
+            self._kick_when_held_jobs_may_start()
 
     async def _claim_loop(self) -> None:
         while True:
@@ -202,6 +217,7 @@ class Dispatcher:
         job, counts = claimed
         self.hub.status(counts)
         self._skips.pop(job.id, None)
+        self._not_before.pop(job.id, None)
         track = self._running[job.id] = _Track(job)
         if self.job_time_limit is not None:
             loop = asyncio.get_running_loop()
@@ -214,27 +230,58 @@ class Dispatcher:
             self.interrupt(job.id)
 
     def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
-        # One thread hop for the claim and the counts its `status` announces.
+        # One thread hop for the claim and the counts its `status` announces. Runs in a thread: it only reads
+        # the dispatcher's dicts (the event loop alone changes them).
         others = frozenset().union(*(keys for w, keys in self._warm.items() if w != worker_id))
-        if self._heavy is None or not others:
-            job = self.store.claim_next(worker_id, now_ms())  # no other worker holds anything: strict order
+        now = time.monotonic()
+        held = frozenset(job_id for job_id, at in list(self._not_before.items()) if at > now)
+        if not held and (self._heavy is None or not others):
+            job = self.store.claim_next(worker_id, now_ms())  # nothing to choose: strict run order
         else:
-            choose = functools.partial(self._choose, self._heavy, self._warm.get(worker_id, frozenset()), others)
+            mine = self._warm.get(worker_id, frozenset())
+            choose = functools.partial(self._choose, mine, others, held)
             job = self.store.claim_next(worker_id, now_ms(), look_ahead=scheduling.LOOK_AHEAD, choose=choose)
         return None if job is None else (job, read_counts(self.store))
 
     def _choose(
-        self,
-        heavy: Callable[[dict[str, Any]], frozenset[str]],
-        mine: frozenset[str],
-        others: frozenset[str],
-        candidates: list[Job],
-    ) -> int:
-        head = candidates[0].id
-        index = scheduling.pick([heavy(job.prompt) for job in candidates], mine, others, self._skips.get(head, 0))
-        if index > 0:
+        self, mine: frozenset[str], others: frozenset[str], held: frozenset[str], candidates: list[Job]
+    ) -> int | None:
+        """Skip paced jobs still waiting; among the rest prefer one whose models this worker holds."""
+        free = [index for index, job in enumerate(candidates) if job.id not in held]
+        if not free:
+            return None
+        if self._heavy is None or not others:
+            return free[0]
+        jobs = [candidates[index] for index in free]
+        head = jobs[0].id
+        pick = scheduling.pick([self._heavy(job.prompt) for job in jobs], mine, others, self._skips.get(head, 0))
+        if pick > 0:
             self._skips[head] = self._skips.get(head, 0) + 1
-        return index
+        return free[pick]
+
+    def _paced_until(
+        self, client_id: str | None, extra_data: dict[str, Any], prompt: dict[str, Any], outputs: list[str]
+    ) -> float | None:
+        """When a frontend re-submission of its client's last successful prompt may start (None: at once)."""
+        if self.noop_repeat_interval <= 0 or client_id is None:
+            return None
+        if extra_data.get("comfy_usage_source") != FRONTEND_SOURCE or client_id not in self._last_success:
+            return None
+        digest, ended = self._last_success[client_id]
+        if _prompt_digest(prompt, outputs) != digest:
+            return None  # a changed parameter runs at once
+        at = ended + self.noop_repeat_interval
+        return at if at > time.monotonic() else None
+
+    def _kick_when_held_jobs_may_start(self) -> None:
+        now = time.monotonic()
+        self._not_before = {job_id: at for job_id, at in self._not_before.items() if at > now}
+        if not self._not_before:
+            return
+        delay = min(self._not_before.values()) - now
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+        self._held_timer = asyncio.get_running_loop().call_later(delay + 0.001, self.kick)
 
     async def _message_loop(self) -> None:
         async for item in self.executor.messages():
@@ -354,8 +401,13 @@ class Dispatcher:
             self._release(worker_id, None)
             raise
         track = self._running.pop(job_id, None)
-        if track is not None and state is JobState.COMPLETED and self._heavy is not None and track.job.worker_id:
-            self._warm[track.job.worker_id] = self._heavy(track.job.prompt)
+        if track is not None and state is JobState.COMPLETED:
+            done = track.job
+            if self._heavy is not None and done.worker_id:
+                self._warm[done.worker_id] = self._heavy(done.prompt)
+            if self.noop_repeat_interval > 0 and done.client_id and done.extra_data.get("comfy_usage_source"):
+                digest = _prompt_digest(done.prompt, done.outputs_to_execute)
+                self._last_success[done.client_id] = (digest, time.monotonic())
         self.sensitive.pop(job_id, None)
         self._cancel_after_start.discard(job_id)
         self.hub.status(counts)
@@ -369,6 +421,19 @@ class Dispatcher:
         self._release(worker_id, claimed)
         if worker_id is None:
             self.kick()
+
+
+FRONTEND_SOURCE = "comfyui-frontend"  # extra_data.comfy_usage_source of the official frontend's submissions
+
+
+def _prompt_digest(prompt: dict[str, Any], outputs: list[str]) -> str:
+    """What makes two submissions the same run: the prompt without its `_meta` titles, and its outputs."""
+    bare = {
+        node_id: {k: v for k, v in node.items() if k != "_meta"} if isinstance(node, dict) else node
+        for node_id, node in prompt.items()
+    }
+    text = json.dumps([bare, sorted(outputs)], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _exit_text(exitcode: int | None) -> str:

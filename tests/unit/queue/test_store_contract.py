@@ -824,6 +824,8 @@ def test_a_claim_may_choose_among_the_first_jobs_in_run_order(store):
     claimed = store.claim_next("w1", 5, look_ahead=3, choose=second)
     assert claimed is not None and (claimed.id, claimed.worker_id, claimed.started_ms) == ("b", "w1", 5)
     assert seen == [["a", "b", "c"]] and [j.id for j in store.pending()] == ["a", "c", "d"]
+    assert store.claim_next("w1", 6, look_ahead=3, choose=lambda _c: None) is None  # none chosen: no change
+    assert [j.id for j in store.pending()] == ["a", "c", "d"]
     assert store.claim_next("w1", 6, look_ahead=3, choose=lambda _c: 7).id == "a"  # out of range: the first
     store.set_paused(True)
     assert store.claim_next("w1", 7, look_ahead=3, choose=second) is None
