@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.e2e.test_frontend_smoke import assert_no_unexpected_errors, open_frontend
-from tests.support import stop_nodes
+from tests.support import seed_nodes, stop_nodes
 from tests.support.server_process import ServerProcess
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 def e2e_server(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("queue-sidebar")
     stop_nodes.install(base)
+    seed_nodes.install(base)
     server = ServerProcess(base).start()
     assert server.request("POST", "/api/settings/Comfy.TutorialCompleted", True)[0] == 200
     try:
@@ -156,4 +157,78 @@ def test_the_sidebar_rebuilds_after_a_reload(page, expect: Expect, page_log, e2e
     assert e2e_server.request("POST", "/api/impasto/queue/resume")[0] == 200
     expect(page.locator(f"[data-kind=pending][data-job-id='{held}']")).to_have_count(0)
     assert json.dumps(page_log.page_errors) == "[]"
+    assert_no_unexpected_errors(page_log)
+
+
+def seeded_workflow(control: str) -> dict[str, Any]:
+    """A UI-format workflow: SeededImage (seed 5, its control_after_generate set to `control`) -> SaveImage."""
+    return {
+        "last_node_id": 2,
+        "last_link_id": 1,
+        "nodes": [
+            {
+                "id": 1,
+                "type": "SeededImage",
+                "pos": [50, 100],
+                "size": [315, 82],
+                "flags": {},
+                "order": 0,
+                "mode": 0,
+                "inputs": [],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0}],
+                "properties": {},
+                "widgets_values": [5, control],
+            },
+            {
+                "id": 2,
+                "type": "SaveImage",
+                "pos": [420, 100],
+                "size": [315, 270],
+                "flags": {},
+                "order": 1,
+                "mode": 0,
+                "inputs": [{"name": "images", "type": "IMAGE", "link": 1}],
+                "outputs": [],
+                "properties": {},
+                "widgets_values": ["repeat"],
+            },
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+        "groups": [],
+        "config": {},
+        "extra": {},
+        "version": 0.4,
+    }
+
+
+def live_repeats(server: ServerProcess) -> list[dict[str, Any]]:
+    repeats = server.request("GET", "/api/impasto/repeats")[1]["repeats"]
+    return [r for r in repeats if r["state"] in ("active", "idle")]
+
+
+def test_repeat_on_server_runs_the_graph_goes_idle_and_follows_edits(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("workflow => window.app.loadGraphData(workflow)", seeded_workflow("fixed"))
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    page.get_by_test_id("impasto-queue-repeat").click()
+    repeats = page.get_by_test_id("impasto-queue-repeats")
+    expect(repeats.locator("[data-state=idle]")).to_have_count(1)  # one run with the fixed seed, then idle
+    (repeat,) = live_repeats(e2e_server)
+    assert repeat["runs"] == 1
+    # An edit in the page reaches the repeat (PATCH), which runs once more with the new value.
+    page.evaluate(
+        """() => { const node = window.app.graph.getNodeById(1); node.widgets[0].value = 6;
+                   window.app.extensionManager.workflow.activeWorkflow.changeTracker.checkState(); }"""
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=impasto-queue-repeats] [data-state=idle]')]"
+        ".some(el => el.textContent.includes('2 runs'))"
+    )
+    history = e2e_server.request("GET", "/history")[1]
+    prompts = [entry["prompt"][2] for entry in history.values()]
+    seeds = sorted(p["1"]["inputs"]["seed"] for p in prompts if p.get("1", {}).get("class_type") == "SeededImage")
+    assert seeds[-2:] == [5, 6]
+    repeats.get_by_text("Stop").click()
+    expect(repeats.locator("[data-repeat-id]")).to_have_count(0)
+    assert live_repeats(e2e_server) == []
     assert_no_unexpected_errors(page_log)

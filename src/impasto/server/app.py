@@ -111,7 +111,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
 
 def _extension_dirs() -> dict[str, Path]:
     web_dir = Path(__file__).resolve().parent.parent / "web"
-    return {"impasto": web_dir} if web_dir.is_dir() else {}
+    return {system.OWN_EXTENSION: web_dir} if web_dir.is_dir() else {}
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:

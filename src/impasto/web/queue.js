@@ -28,6 +28,7 @@ const state = {
   history: [],
   historyTotal: 0,
   historyDone: false,
+  repeats: [], // live server-side repeats
   live: new Map(), // job id -> {node, value, max}
   titles: new Map(), // job id -> {node id -> title}, from the job's workflow when known
 };
@@ -87,10 +88,12 @@ function historyPage() {
 
 async function fetchAll() {
   const size = Math.max(historyPage(), state.history.length);
-  const [queue, history] = await Promise.all([
+  const [queue, history, repeats] = await Promise.all([
     call(`/impasto/queue?limit=${PENDING_LIMIT}`),
     call(`/jobs?status=completed,failed,cancelled&limit=${size}&offset=0`),
+    call("/impasto/repeats"),
   ]);
+  state.repeats = repeats.repeats.filter((repeat) => repeat.state === "active" || repeat.state === "idle");
   state.seq = queue.seq;
   state.paused = queue.paused;
   state.counts = queue.counts;
@@ -212,6 +215,67 @@ function stopAutoQueue() {
   if (settings && settings.mode && settings.mode !== "disabled") settings.mode = "disabled";
 }
 
+// --- server-side repeat of the current graph (http-api.md §7.10) --------------------------------------------
+
+const REPEAT_KEY = "impasto.repeat"; // the repeat this browser started, so graph edits reach it
+
+function seedSpec() {
+  // The seed rules as the page shows them: each widget followed by a control_after_generate widget.
+  const targets = [];
+  for (const node of app.graph?.nodes ?? []) {
+    const widgets = node.widgets ?? [];
+    widgets.forEach((widget, index) => {
+      const control = widgets[index + 1];
+      if (control?.name === "control_after_generate" && typeof control.value === "string") {
+        targets.push({ node_id: String(node.id), input: widget.name, mode: control.value });
+      }
+    });
+  }
+  return targets.length ? { mode: "fixed", targets } : { mode: "fixed", targets: [] };
+}
+
+async function currentRun() {
+  const { output, workflow } = await app.graphToPrompt();
+  return { prompt: output, extra_data: { extra_pnginfo: { workflow } }, seed: seedSpec() };
+}
+
+async function startRepeat() {
+  const run = await currentRun();
+  const created = await act("Repeat on server", () =>
+    post("/impasto/repeats", { ...run, client_id: api.clientId ?? api.initialClientId }),
+  );
+  if (created?.repeat_id) {
+    localStorage.setItem(REPEAT_KEY, created.repeat_id);
+    toast("success", "Repeat on server", "Runs go on with this tab closed; Clear pending stops them");
+  }
+}
+
+async function stopRepeat(id) {
+  await act("Stop repeat", () => call(`/impasto/repeats/${id}`, { method: "DELETE" }));
+  if (localStorage.getItem(REPEAT_KEY) === id) localStorage.removeItem(REPEAT_KEY);
+}
+
+let patchTimer = null;
+function followGraphEdits() {
+  api.addEventListener("graphChanged", () => {
+    const id = localStorage.getItem(REPEAT_KEY);
+    if (!id || !state.repeats.some((repeat) => repeat.repeat_id === id)) return;
+    clearTimeout(patchTimer);
+    patchTimer = setTimeout(async () => {
+      try {
+        const run = await currentRun();
+        await call(`/impasto/repeats/${id}`, {
+          method: "PATCH",
+          body: JSON.stringify(run),
+          headers: { "Content-Type": "application/json" },
+        });
+      } catch (error) {
+        console.warn("impasto queue: the repeat keeps its last prompt", error);
+      }
+    }, 300);
+  });
+}
+
 // --- rendering -------------------------------------------------------------------------------------------
 
 function element(tag, attributes = {}, ...children) {
@@ -259,6 +323,9 @@ function mount(root) {
     button("pi-power-off", "Force stop", "End the running job's worker now", "impasto-queue-force", () =>
       forceStopRunning(),
     ),
+    button("pi-sync", "Repeat on server", "Keep running this workflow on the server", "impasto-queue-repeat", () =>
+      startRepeat(),
+    ),
   );
   const paused = element(
     "div",
@@ -266,6 +333,7 @@ function mount(root) {
     "Paused: pending jobs wait until you resume",
   );
   const running = element("div", { class: "impasto-q-running", "data-testid": "impasto-queue-running" });
+  const repeats = element("div", { class: "impasto-q-repeats", "data-testid": "impasto-queue-repeats" });
   const pendingHead = element("div", { class: "impasto-q-head" });
   const pendingBox = element("div", { class: "impasto-q-pending", "data-testid": "impasto-queue-pending" });
   const pendingSpacer = element("div", { class: "impasto-q-spacer" });
@@ -276,6 +344,7 @@ function mount(root) {
     style,
     toolbar,
     paused,
+    repeats,
     element("div", { class: "impasto-q-head" }, "Running"),
     running,
     pendingHead,
@@ -283,7 +352,7 @@ function mount(root) {
     historyHead,
     historyBox,
   );
-  const view = { root, toolbar, paused, running, pendingHead, pendingBox, pendingSpacer, historyHead, historyBox };
+  const view = { root, toolbar, paused, repeats, running, pendingHead, pendingBox, pendingSpacer, historyHead, historyBox };
   pendingBox.addEventListener("scroll", () => renderPendingRows(view));
   historyBox.addEventListener("scroll", () => {
     if (historyBox.scrollTop + historyBox.clientHeight >= historyBox.scrollHeight - 40) loadMoreHistory();
@@ -312,6 +381,7 @@ function renderView(view) {
   pause.querySelector(".impasto-q-label").textContent = state.paused ? "Resume" : "Pause";
   pause.title = state.paused ? "Resume the queue" : "Pause the queue (the running job finishes)";
   renderRunningInto(view);
+  renderRepeats(view);
   view.pendingHead.textContent = `Pending (${state.pendingTotal ?? state.pending.length})`;
   view.pendingSpacer.style.height = `${state.pending.length * ROW_HEIGHT}px`;
   renderPendingRows(view);
@@ -339,6 +409,24 @@ function renderRunningInto(view) {
     return row;
   });
   view.running.replaceChildren(...(rows.length ? rows : [element("div", { class: "impasto-q-empty" }, "Idle")]));
+}
+
+function renderRepeats(view) {
+  view.repeats.replaceChildren(
+    ...state.repeats.map((repeat) =>
+      element(
+        "div",
+        { class: "impasto-q-repeat", dataset: { repeatId: repeat.repeat_id, state: repeat.state } },
+        element("i", { class: "pi pi-sync" }),
+        element("span", {}, ` ${short(repeat.repeat_id)} ${repeat.state}, ${repeat.runs} runs `),
+        element(
+          "button",
+          { class: "impasto-q-button", title: "Stop this repeat", onclick: () => stopRepeat(repeat.repeat_id) },
+          "Stop",
+        ),
+      ),
+    ),
+  );
 }
 
 function renderPendingRows(view) {
@@ -520,6 +608,7 @@ const STYLE = `
 .impasto-q-item img { width: 100%; height: 100%; object-fit: cover; }
 .impasto-q-failed, .impasto-q-cancelled { opacity: 0.6; }
 .impasto-q-empty { opacity: 0.6; padding: 4px; }
+.impasto-q-repeat { display: flex; align-items: center; gap: 4px; }
 .impasto-q-menu { position: fixed; z-index: 10000; background: var(--comfy-menu-bg, #333); color: inherit;
   border: 1px solid var(--border-color, #555); border-radius: 4px; padding: 2px 0; min-width: 140px; }
 .impasto-q-menu-item { padding: 4px 12px; cursor: pointer; }
@@ -583,6 +672,7 @@ app.registerExtension({
     });
     api.addEventListener("reconnected", () => refresh());
     stopAutoQueueOnClear();
+    followGraphEdits();
     observe();
   },
 });

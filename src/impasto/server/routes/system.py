@@ -209,6 +209,9 @@ async def i18n(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(_translations, _extension_dirs(request.app)))
 
 
+OWN_EXTENSION = "impasto"  # impasto's own frontend extension, listed with the packs' ones
+
+
 def _template_folder(root: Path) -> Path | None:
     return next((root / name for name in _TEMPLATE_FOLDERS if (root / name).is_dir()), None)
 
@@ -216,6 +219,8 @@ def _template_folder(root: Path) -> Path | None:
 def _templates(dirs: dict[str, Path]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for pack, root in dirs.items():
+        if pack == OWN_EXTENSION:
+            continue  # impasto's examples/ holds API-format workflows for the README, not UI templates
         folder = _template_folder(root.parent)
         if folder is None:
             continue
