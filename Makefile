@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/server_bench.py
 	$(BIN)/python bench/instant_bench.py
+	$(BIN)/python bench/sidebar_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
