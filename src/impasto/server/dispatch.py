@@ -232,7 +232,7 @@ class Dispatcher:
     def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
         # One thread hop for the claim and the counts its `status` announces. Runs in a thread: it only reads
         # the dispatcher's dicts (the event loop alone changes them).
-        others = frozenset().union(*(keys for w, keys in self._warm.items() if w != worker_id))
+        others = frozenset().union(*(keys for w, keys in list(self._warm.items()) if w != worker_id))
         now = time.monotonic()
         held = frozenset(job_id for job_id, at in list(self._not_before.items()) if at > now)
         if not held and (self._heavy is None or not others):
