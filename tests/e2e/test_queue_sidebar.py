@@ -232,3 +232,36 @@ def test_repeat_on_server_runs_the_graph_goes_idle_and_follows_edits(page, expec
     expect(repeats.locator("[data-repeat-id]")).to_have_count(0)
     assert live_repeats(e2e_server) == []
     assert_no_unexpected_errors(page_log)
+
+
+def test_force_stop_from_the_sidebar_ends_a_job_that_never_yields(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    before = e2e_server.request("GET", "/api/impasto/queue")[1]["workers"][0]
+    stuck = queue(e2e_server, {"1": {"class_type": "Stuck", "inputs": {"seconds": 600.0}}})
+    after = queue(e2e_server, image(11))
+    running = page.get_by_test_id("impasto-queue-running")
+    running.locator(f"[data-job-id='{stuck}']").click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Force stop").click()
+    history = page.get_by_test_id("impasto-queue-history")
+    expect(history.locator(f"[data-job-id='{after}'] img")).to_have_js_property("naturalWidth", 32)
+    assert e2e_server.request("GET", f"/api/impasto/jobs/{stuck}")[1]["stop_reason"] == "force_stopped"
+    worker = e2e_server.request("GET", "/api/impasto/queue")[1]["workers"][0]
+    assert worker["restarts"] == before["restarts"] + 1 and worker["pid"] != before["pid"]
+    assert_no_unexpected_errors(page_log)
+
+
+def test_load_workflow_from_a_finished_job(page, expect: Expect, page_log, e2e_server):
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("workflow => window.app.loadGraphData(workflow)", seeded_workflow("fixed"))
+    with page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as queued:
+        page.get_by_test_id("queue-button").click()
+    job_id = queued.value.json()["prompt_id"]
+    page.evaluate("() => window.app.loadGraphData(null)")  # the default graph replaces it
+    assert "SeededImage" not in page.evaluate("() => window.app.graph.nodes.map(n => n.type)")
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    item = page.get_by_test_id("impasto-queue-history").locator(f"[data-job-id='{job_id}']")
+    item.click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Load workflow").click()
+    page.wait_for_function("() => window.app.graph.nodes.some(n => n.type === 'SeededImage')")
+    assert_no_unexpected_errors(page_log)
