@@ -36,6 +36,17 @@ async def test_queue_lists_running_and_pending_items_in_run_order(client, execut
     executor.gate.set()
 
 
+async def test_an_unchanged_queue_gets_the_same_answer_and_a_change_shows_at_once(client, executor):
+    executor.gate.clear()
+    await post(client, tiny(1))
+    first = await (await client.get("/queue")).text()
+    assert await (await client.get("/api/queue")).text() == first
+    added = await post(client, tiny(2))
+    body = await (await client.get("/queue")).json()
+    assert [item[1] for item in body["queue_pending"]] == [added]
+    executor.gate.set()
+
+
 async def test_queue_delete_and_clear_remove_pending_jobs_only(client, executor, connect):
     executor.gate.clear()
     running = await post(client, tiny(1))

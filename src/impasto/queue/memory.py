@@ -105,6 +105,7 @@ class MemoryJobStore:
         self._batches: dict[str, BatchRecord] = {}
         self._repeats: dict[str, RepeatRecord] = {}
         self._answers: dict[str, StoredAnswer] = {}
+        self._views = 0
 
     def _out(self, job: Job) -> Job:
         prompt, extra_data, outputs_to_execute = self._texts[job.seq]
@@ -330,6 +331,12 @@ class MemoryJobStore:
         with self._lock:
             running = [QueueItem(j.number, j.id, *self._texts[j.seq]) for j in self._in_state({JobState.IN_PROGRESS})]
             return running, [QueueItem(j.number, j.id, *self._texts[j.seq]) for j in self._in_state({JobState.PENDING})]
+
+    def change_count(self) -> int:
+        # Not tracked here: a new number each time, so nothing built from this store is ever reused.
+        with self._lock:
+            self._views += 1
+            return self._views
 
     def counts(self) -> tuple[int, int]:
         with self._lock:

@@ -170,6 +170,7 @@ class SqliteJobStore:
         # prompt, extra_data and outputs_to_execute never change and a seq is never reused, so an entry stays
         # right even while another process changes the queue; `number` (changed by a requeue) is read fresh.
         self._items: dict[int, QueueItem] = {}
+        self._writes = 0  # commits through this store; other connections show in PRAGMA data_version
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -183,6 +184,7 @@ class SqliteJobStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._writes += 1
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -454,6 +456,12 @@ class SqliteJobStore:
             items = {seq: self._items[seq] for _, seq in running + pending}
             self._items = items  # forget every job that left the queue
             return [_renumbered(items[s], n) for n, s in running], [_renumbered(items[s], n) for n, s in pending]
+
+    def change_count(self) -> int:
+        with self._lock:
+            # data_version changes when another connection (another store, another process) commits.
+            others = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            return self._writes << 32 | others
 
     def counts(self) -> tuple[int, int]:
         with self._read() as db:

@@ -122,6 +122,11 @@ class JobStore(Protocol):
         """`(running, pending)` as raw JSON items, both in run order, read in one consistent snapshot."""
         ...
 
+    def change_count(self) -> int:
+        """A number that differs whenever what the store holds may have changed since it was last returned
+        (a write through any store on the same data, in any process), so a view of it can be reused."""
+        ...
+
     def counts(self) -> tuple[int, int]:
         """`(pending, running)` counts, read in one snapshot."""
         ...

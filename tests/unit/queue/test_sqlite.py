@@ -281,3 +281,13 @@ def test_queue_items_see_what_another_store_on_the_file_changed(tmp_path):
         theirs.recover_orphans(requeue=True, now_ms=0)  # b goes back, ahead of the front item
         running, pending = mine.queue_items()
         assert running == [] and [(i.id, i.number) for i in pending] == [("b", -4), ("front", -3), ("c", 9)]
+
+
+def test_the_change_count_stays_while_nothing_changes_and_sees_other_stores(tmp_path):
+    with SqliteJobStore(tmp_path / "q.db") as mine, SqliteJobStore(tmp_path / "q.db") as other:
+        before = mine.change_count()
+        mine.queue_items()
+        mine.counts()
+        assert mine.change_count() == before  # reads change nothing
+        other.add(new_job("from-elsewhere", 1))
+        assert mine.change_count() != before

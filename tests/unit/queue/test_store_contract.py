@@ -829,3 +829,14 @@ def test_a_claim_may_choose_among_the_first_jobs_in_run_order(store):
     assert store.claim_next("w1", 6, look_ahead=3, choose=lambda _c: 7).id == "a"  # out of range: the first
     store.set_paused(True)
     assert store.claim_next("w1", 7, look_ahead=3, choose=second) is None
+
+
+def test_the_change_count_moves_with_every_write(store):
+    seen = [store.change_count()]
+    add(store, "a")
+    seen.append(store.change_count())
+    claim(store, "a")
+    seen.append(store.change_count())
+    store.set_paused(True)
+    seen.append(store.change_count())
+    assert len(set(seen)) == len(seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,7 @@ routes = web.RouteTableDef()
 
 
 def setup(app: web.Application) -> None:
+    app[QUEUE_VIEW] = _QueueView()
     add_routes(app, routes)
 
 
@@ -27,16 +29,41 @@ def _item(item: QueueItem) -> str:
     return f'[{plain_number(item.number)!r},"{item.id}",{item.prompt_json},{item.extra_data_json},{item.outputs_json}]'
 
 
+@dataclass
+class _QueueView:
+    """The last /queue answer and the store's change count it was built at (clients poll an idle queue)."""
+
+    change: int | None = None
+    text: str = ""
+
+
+QUEUE_VIEW = web.AppKey("queue_view", _QueueView)
+
+
 @routes.get("/queue")
 async def get_queue(request: web.Request) -> web.Response:
-    running, pending = await asyncio.to_thread(request.app[STORE].queue_items)
-    text = (
-        '{"queue_running":['
-        + ",".join(_item(i) for i in running)
-        + '],"queue_pending":['
-        + ",".join(_item(i) for i in pending)
-        + "]}"
-    )
+    store = request.app[STORE]
+    view = request.app[QUEUE_VIEW]
+    known = view.change
+
+    def read() -> tuple[int, str | None]:
+        change = store.change_count()
+        if change == known:
+            return change, None  # nothing changed: the last answer stands
+        running, pending = store.queue_items()
+        return change, (
+            '{"queue_running":['
+            + ",".join(_item(i) for i in running)
+            + '],"queue_pending":['
+            + ",".join(_item(i) for i in pending)
+            + "]}"
+        )
+
+    change, text = await asyncio.to_thread(read)
+    if text is None:
+        text = view.text
+    else:
+        view.change, view.text = change, text
     return web.Response(text=text, content_type="application/json")
 
 
