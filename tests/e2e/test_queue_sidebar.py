@@ -265,3 +265,29 @@ def test_load_workflow_from_a_finished_job(page, expect: Expect, page_log, e2e_s
     page.get_by_test_id("impasto-queue-menu").get_by_text("Load workflow").click()
     page.wait_for_function("() => window.app.graph.nodes.some(n => n.type === 'SeededImage')")
     assert_no_unexpected_errors(page_log)
+
+
+def test_drag_reorders_and_moving_the_running_job_is_refused(page, expect: Expect, page_log, e2e_server):
+    assert e2e_server.request("POST", "/api/impasto/queue/resume")[0] == 200
+    open_frontend(page, expect, e2e_server.url)
+    page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
+    running_job = queue(e2e_server, {"1": {"class_type": "TenMsProgress", "inputs": {"steps": 100000}}})
+    a, b, c = (queue(e2e_server, image(c)) for c in (21, 22, 23))
+    expect(page.locator("[data-kind=pending]")).to_have_count(3)
+    # Drag A onto C: A moves before C.
+    page.locator(f"[data-kind=pending][data-job-id='{a}']").drag_to(
+        page.locator(f"[data-kind=pending][data-job-id='{c}']")
+    )
+    page.wait_for_function(
+        "order => JSON.stringify([...document.querySelectorAll('[data-kind=pending]')]"
+        ".sort((x, y) => parseFloat(x.style.top) - parseFloat(y.style.top)).map(r => r.dataset.jobId))"
+        " === JSON.stringify(order)",
+        arg=[b, a, c],
+    )
+    assert [item[1] for item in e2e_server.request("GET", "/queue")[1]["queue_pending"]] == [b, a, c]
+    status, refused = e2e_server.request("POST", f"/api/impasto/jobs/{running_job}/move", {"to": "front"})
+    assert status == 409 and refused["error"]["type"] == "job_not_pending"
+    e2e_server.request("POST", "/queue", {"clear": True})
+    e2e_server.request("POST", "/interrupt", {"prompt_id": running_job})
+    expect(page.get_by_test_id("impasto-queue-running").locator(f"[data-job-id='{running_job}']")).to_have_count(0)
+    assert_no_unexpected_errors(page_log)
