@@ -85,11 +85,17 @@ async def test_a_failed_run_stops_the_repeat_unless_told_otherwise(client):
 async def test_cancelling_its_job_stops_a_repeat(client, executor):
     executor.gate.clear()
     created = await start(client, seed=target("increment"))
-    cancelled = await client.post(f"/api/jobs/{created['current_job']}/cancel")
+    first = created["current_job"]
+    for _ in range(500):  # handed to the worker, which holds it at the gate
+        if executor.submitted:
+            break
+        await asyncio.sleep(0.01)
+    assert executor.submitted == [first]
+    cancelled = await client.post(f"/api/jobs/{first}/cancel")
     assert (await cancelled.json()) == {"cancelled": True}
     executor.gate.set()
     stopped = await repeat_until(client, created["repeat_id"], lambda r: r["state"] == "stopped")
-    assert stopped["stop_reason"] == "job_cancelled"
+    assert (stopped["stop_reason"], stopped["last_job"], executor.submitted) == ("job_cancelled", first, [first])
 
 
 async def test_delete_stops_a_repeat_and_can_cancel_its_current_job(client, executor):
