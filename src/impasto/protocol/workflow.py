@@ -6,6 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def workflow_id_of(extra_data: Mapping[str, Any]) -> str | None:
+    """The id of the UI workflow a submission carries, if it carries one."""
+    pnginfo = extra_data.get("extra_pnginfo")
+    workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
+    workflow_id = workflow.get("id") if isinstance(workflow, dict) else None
+    return workflow_id if isinstance(workflow_id, str) else None
+
+
 def show_item_values(extra_data: dict[str, Any], values: Mapping[str, Any]) -> None:
     """Write a run's own input values (`{"<node id>.<input>": value}`) into the UI workflow it carries, in
     each matching node's `widgets_values_named`, so the workflow saved with its images reloads with them.

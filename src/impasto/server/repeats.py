@@ -25,7 +25,7 @@ from typing import Any
 from impasto.graph.catalog import NodeDef
 from impasto.graph.seeds import SeedSpecError, item_values, parse_targets
 from impasto.graph.validate import validate_prompt
-from impasto.protocol.workflow import show_item_values
+from impasto.protocol.workflow import show_item_values, workflow_id_of
 from impasto.queue import AnswerFor, Job, JobState, JobStore, NewJob, RepeatConflict, RepeatRecord, RepeatState
 from impasto.server.catalog import Catalog
 from impasto.server.dispatch import Dispatcher
@@ -304,7 +304,7 @@ class Repeats:
             outputs_to_execute=list(outputs),
             client_id=client_id,
             created_ms=now,
-            workflow_id=_workflow_id(extra),
+            workflow_id=workflow_id_of(extra),
         )
 
     async def _queued(self) -> None:
@@ -314,10 +314,3 @@ class Repeats:
 
 def _stopped(repeat: RepeatRecord, reason: str) -> RepeatRecord:
     return replace(repeat, state=RepeatState.STOPPED, stop_reason=reason, current_job=None)
-
-
-def _workflow_id(extra_data: Mapping[str, Any]) -> str | None:
-    pnginfo = extra_data.get("extra_pnginfo")
-    workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
-    workflow_id = workflow.get("id") if isinstance(workflow, dict) else None
-    return workflow_id if isinstance(workflow_id, str) else None

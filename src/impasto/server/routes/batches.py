@@ -16,11 +16,11 @@ from impasto.graph.validate import validate_prompt
 from impasto.protocol.errors import PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
 from impasto.protocol.workflow import show_item_values
-from impasto.queue import AnswerExistsError, CancelOutcome, DuplicateJobError, Job, JobState, NewJob, status_name
+from impasto.queue import AnswerExistsError, CancelOutcome, DuplicateJobError, Job, JobState, status_name
 from impasto.server.errors import extension_error, read_json
 from impasto.server.idempotency import Ticket
 from impasto.server.keys import CATALOG, DISPATCHER, HUB, IDEMPOTENCY, NODE_HOST, SETTINGS, STORE
-from impasto.server.routes.prompt import extra_data_of, rejected, validate_body_prompt, workflow_id_of
+from impasto.server.routes.prompt import extra_data_of, new_job, rejected, validate_body_prompt
 from impasto.server.routing import add_routes
 from impasto.server.status import announce, read_counts
 
@@ -99,18 +99,7 @@ async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:
             number = float(-(first + count - 1 - index) if counter_front else first + index)
             item_extra = copy.deepcopy(extra_data)
             show_item_values(item_extra, item)
-            jobs.append(
-                NewJob(
-                    id=str(uuid.uuid4()),
-                    number=number,
-                    prompt=dict(checked.prompt),
-                    extra_data=item_extra,
-                    outputs_to_execute=checked.outputs,
-                    client_id=extra_data.get("client_id"),
-                    created_ms=extra_data["create_time"],
-                    workflow_id=workflow_id_of(extra_data),
-                )
-            )
+            jobs.append(new_job(str(uuid.uuid4()), number, checked, item_extra))
         added = store.add_batch(batch_id, jobs, requested=count, max_pending=limit, answer=answer)
         return added, read_counts(store)
 

@@ -17,6 +17,7 @@ from impasto.graph.catalog import NodeDef
 from impasto.graph.validate import ValidationResult, validate_prompt
 from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, error_info
 from impasto.protocol.prompt import plain_number
+from impasto.protocol.workflow import workflow_id_of
 from impasto.queue import AnswerExistsError, DuplicateJobError, Job, NewJob, QueueFullError
 from impasto.server.errors import ApiError, extension_error
 from impasto.server.idempotency import Ticket
@@ -108,7 +109,7 @@ async def _queue(
     answer = None if ticket is None else ticket.answer(200, answer_body)
     try:
         # One thread hop: the queue-size check, the number, the insert, and the claim when a worker is free.
-        new = _job(prompt_id, number, validation, extra_data)
+        new = new_job(prompt_id, number, validation, extra_data)
         job = await dispatcher.enqueue(new, front=front, max_pending=limit, answer=answer)
     except AnswerExistsError:
         raise extension_error(409, "idempotency_key_in_progress", "another request took this key") from None
@@ -131,7 +132,8 @@ async def _queue(
     return web.json_response(answer_body([job]))
 
 
-def _job(prompt_id: str, number: float | None, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
+def new_job(prompt_id: str, number: float | None, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
+    """The job a validated submission becomes (`number` None: the store takes the next one)."""
     return NewJob(
         id=prompt_id,
         number=number,
@@ -253,10 +255,3 @@ def extra_data_of(body: dict[str, Any], request: web.Request) -> tuple[dict[str,
         extra["comfy_usage_source"] = request.headers["Comfy-Usage-Source"]
     sensitive = {key: str(extra.pop(key)) for key in SENSITIVE_KEYS if key in extra}
     return extra, sensitive
-
-
-def workflow_id_of(extra_data: dict[str, Any]) -> str | None:
-    pnginfo = extra_data.get("extra_pnginfo")
-    workflow = pnginfo.get("workflow") if isinstance(pnginfo, dict) else None
-    workflow_id = workflow.get("id") if isinstance(workflow, dict) else None
-    return workflow_id if isinstance(workflow_id, str) else None
