@@ -64,17 +64,15 @@ def check_seed_spec(seed: Any, prompt: Mapping[str, Any], defs: Mapping[str, Nod
         raise SeedSpecError("a repeat takes modes, not lists of values")
 
 
-def next_values(
-    spec: Mapping[str, Any], prompt: Mapping[str, Any], defs: Mapping[str, NodeDef]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The prompt with its seed targets moved on by one run, and those values (`{"<node>.<input>": v}`)."""
+def next_values(spec: Mapping[str, Any], prompt: Mapping[str, Any], defs: Mapping[str, NodeDef]) -> dict[str, Any]:
+    """The prompt with its seed targets moved on by one run."""
     targets, _before = parse_targets(spec["seed"], prompt, defs, 1)
     values = item_values(targets, prompt, defs, 1, before=True, rng=random.Random())[0]
     moved = copy.deepcopy(dict(prompt))
     for key, value in values.items():
         node_id, name = key.rsplit(".", 1)
         moved[node_id]["inputs"][name] = value
-    return moved, values
+    return moved
 
 
 class Repeats:
@@ -160,7 +158,7 @@ class Repeats:
         seed = options.seed if isinstance(options.seed, dict) else {}
         first = options.prompt
         if seed.get("apply") == "before":
-            first, _values = next_values(spec, first, self.catalog.defs)
+            first = next_values(spec, first, self.catalog.defs)
         spec["prompt"], spec["current_digest"] = first, digest(first)
         repeat = RepeatRecord(
             id=str(uuid.uuid4()),
@@ -275,7 +273,7 @@ class Repeats:
     async def _next_prompt(self, spec: Mapping[str, Any]) -> dict[str, Any] | None:
         defs = self.catalog.defs
         try:
-            prompt, _values = next_values(spec, spec["prompt"], defs)
+            prompt = next_values(spec, spec["prompt"], defs)
         except SeedSpecError as exc:
             log.warning("a repeat cannot move its seeds on: %s", exc)
             return None

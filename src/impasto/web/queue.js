@@ -30,7 +30,6 @@ const state = {
   historyDone: false,
   repeats: [], // live server-side repeats
   live: new Map(), // job id -> {node, value, max}
-  titles: new Map(), // job id -> {node id -> title}, from the job's workflow when known
 };
 const views = new Set(); // rendered panels (one per open sidebar element)
 
