@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +72,15 @@ class Idempotency:
     def end(self, ticket: Ticket | None) -> None:
         if ticket is not None:
             self._busy.discard(ticket.key)
+
+    async def run(
+        self, request: web.Request, create: Callable[[Ticket | None], Awaitable[web.Response]]
+    ) -> web.Response:
+        """Answer a request that queues work: the stored answer to a repeat of it, else `create(ticket)`."""
+        ticket = await self.begin(request)
+        if isinstance(ticket, web.Response):
+            return ticket  # the answer to the first request with this key: nothing is queued again
+        try:
+            return await create(ticket)
+        finally:
+            self.end(ticket)

@@ -33,14 +33,7 @@ def setup(app: web.Application) -> None:
 
 @routes.post("/api/impasto/batches")
 async def create_batch(request: web.Request) -> web.Response:
-    app = request.app
-    ticket = await app[IDEMPOTENCY].begin(request)
-    if isinstance(ticket, web.Response):
-        return ticket  # the answer to the first request with this key: nothing is queued again
-    try:
-        return await _create(request, ticket)
-    finally:
-        app[IDEMPOTENCY].end(ticket)
+    return await request.app[IDEMPOTENCY].run(request, lambda ticket: _create(request, ticket))
 
 
 async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:

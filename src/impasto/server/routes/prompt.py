@@ -61,19 +61,18 @@ async def post_prompt(request: web.Request) -> web.Response:
         raise rejected(400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body must be a JSON object", ""))
     number = _number(body) if "number" in body else None
     front = bool(body.get("front"))
-    ticket = await app[IDEMPOTENCY].begin(request)
-    if isinstance(ticket, web.Response):
-        return ticket  # the answer to the first request with this key: nothing is queued again
-    try:
-        return await _queue(request, body, number, front, ticket)
-    except ApiError:
-        if number is None:
-            # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
-            # accepted one takes it together with its insert (one thread hop less on the hot path).
-            await asyncio.to_thread(store.next_number)
-        raise
-    finally:
-        app[IDEMPOTENCY].end(ticket)
+
+    async def create(ticket: Ticket | None) -> web.Response:
+        try:
+            return await _queue(request, body, number, front, ticket)
+        except ApiError:
+            if number is None:
+                # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
+                # accepted one takes it together with its insert (one thread hop less on the hot path).
+                await asyncio.to_thread(store.next_number)
+            raise
+
+    return await app[IDEMPOTENCY].run(request, create)
 
 
 async def _queue(

@@ -91,13 +91,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 @routes.post("/api/impasto/repeats")
 async def create_repeat(request: web.Request) -> web.Response:
-    ticket = await request.app[IDEMPOTENCY].begin(request)
-    if isinstance(ticket, web.Response):
-        return ticket  # the answer to the first request with this key: nothing is queued again
-    try:
-        return await _create(request, ticket)
-    finally:
-        request.app[IDEMPOTENCY].end(ticket)
+    return await request.app[IDEMPOTENCY].run(request, lambda ticket: _create(request, ticket))
 
 
 async def _create(request: web.Request, ticket: Ticket | None) -> web.Response:
