@@ -151,6 +151,23 @@ def e2e_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProce
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def pack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with the test node packs (stopping nodes, a seeded node) for a returning user: the page
+    restores a graph instead of opening the template browser."""
+    from tests.support import seed_nodes, stop_nodes
+
+    base = tmp_path_factory.mktemp("pack-base")
+    stop_nodes.install(base)
+    seed_nodes.install(base)
+    server = ServerProcess(base).start()
+    try:
+        assert server.request("POST", "/api/settings/Comfy.TutorialCompleted", True)[0] == 200
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def page_log(e2e_server: ServerProcess) -> PageLog:
     return PageLog(origin=e2e_server.url)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.e2e.test_frontend_smoke import assert_no_unexpected_errors, open_frontend
-from tests.support import seed_nodes, stop_nodes
 from tests.support.server_process import ServerProcess
 
 if TYPE_CHECKING:
@@ -20,16 +19,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def e2e_server(tmp_path_factory: pytest.TempPathFactory):
-    base = tmp_path_factory.mktemp("queue-sidebar")
-    stop_nodes.install(base)
-    seed_nodes.install(base)
-    server = ServerProcess(base).start()
-    assert server.request("POST", "/api/settings/Comfy.TutorialCompleted", True)[0] == 200
-    try:
-        yield server
-    finally:
-        server.stop()
+def e2e_server(pack_server: ServerProcess) -> ServerProcess:
+    return pack_server
 
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "build" / "e2e-artifacts"
