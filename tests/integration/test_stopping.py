@@ -154,27 +154,19 @@ def test_the_job_time_limit_force_stops_a_long_job(tmp_path):
         server.stop()
 
 
-def test_workers_are_recycled_after_n_jobs(tmp_path):
-    server = pack_server(tmp_path, "--worker-recycle-jobs", "2")
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--worker-recycle-jobs", "2"),  # after every second job
+        ("--worker-recycle-rss", "1"),  # 1 MB: every worker is above it after any job
+    ],
+    ids=["after-n-jobs", "above-rss"],
+)
+def test_workers_are_recycled_between_jobs(tmp_path, flags):
+    server = pack_server(tmp_path, *flags)
     try:
         ids = []
         for color in range(5):
-            prompt = json.loads(json.dumps(SAVE))
-            prompt["1"]["inputs"]["color"] = color
-            ids.append(submit(server, prompt))
-        for prompt_id in ids:
-            assert wait_for(lambda p=prompt_id: finished(server, p), timeout=60)["status"]["status_str"] == "success"
-        workers = wait_for(lambda: server.request("GET", "/api/impasto/queue")[1]["workers"])
-        assert workers[0]["restarts"] >= 2
-    finally:
-        server.stop()
-
-
-def test_a_worker_that_grew_beyond_the_rss_limit_is_recycled_between_jobs(tmp_path):
-    server = pack_server(tmp_path, "--worker-recycle-rss", "1")  # 1 MB: every worker is above it
-    try:
-        ids = []
-        for color in range(3):
             prompt = json.loads(json.dumps(SAVE))
             prompt["1"]["inputs"]["color"] = color
             ids.append(submit(server, prompt))
