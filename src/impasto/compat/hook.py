@@ -1,4 +1,4 @@
-"""Makes ComfyUI's module names (`server`, ...) importable by node code, as impasto's own modules.
+"""Makes ComfyUI's module names (`server`, `comfy.utils`, ...) importable by node code, as impasto's own modules.
 
 `install()` puts a finder first on `sys.meta_path` in a process that loads node packs (a worker or the node
 host). Nothing is installed anywhere else, so a real ComfyUI elsewhere in the environment is never shadowed
@@ -15,7 +15,16 @@ import sys
 import types
 from collections.abc import Sequence
 
-SHIMS = {"server": "impasto.compat.shims.server"}
+# ComfyUI's module names that packs import; each is the module of the same dotted name under the shims package.
+# A submodule not listed (e.g. `comfy.sd`) is not provided and fails to import as usual.
+PROVIDED = (
+    "server",
+    "folder_paths",
+    "comfy",
+    "comfy.utils",
+    "comfy.model_management",
+)
+SHIMS = {name: f"impasto.compat.shims.{name}" for name in PROVIDED}
 
 
 class _ShimLoader(importlib.abc.Loader):

@@ -84,8 +84,10 @@ def configure_nodes(settings: Settings) -> None:
 
 def node_registry(settings: Settings) -> NodeRegistry:
     """The built-in nodes plus the custom-node packs of the configured folders."""
+    from impasto.compat import runtime
     from impasto.compat.loader import load_custom_nodes
 
+    runtime.configure(runtime.CompatSettings(cpu=settings.cpu, preview_size=settings.preview_size))
     registry = core_registry()
     load_custom_nodes(
         settings.folders.custom_nodes,
