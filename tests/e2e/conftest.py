@@ -11,6 +11,7 @@ asyncio loop marked as running on the main thread, which would break the async t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,15 @@ class PageLog:
     def is_local(self, url: str) -> bool:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}" == self.origin
+
+    def foreign_urls(self) -> re.Pattern[str]:
+        """Every http(s) URL outside impasto's origin, as a pattern the Playwright driver matches by itself.
+
+        A Python callable would make the driver pause every request until the test's thread next enters a
+        Playwright call (the sync API dispatches only then): the page's own requests to impasto would stall
+        while a test waits on the server or sleeps.
+        """
+        return re.compile(rf"^https?://(?!{re.escape(urlsplit(self.origin).netloc)}(?:[/?#]|$))")
 
     def console_errors(self) -> list[ConsoleEntry]:
         return [entry for entry in self.console if entry.type == "error"]
@@ -191,7 +201,7 @@ def page(
     )
     try:
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
-        context.route(lambda url: url.startswith("http") and not page_log.is_local(url), page_log.block_foreign)
+        context.route(page_log.foreign_urls(), page_log.block_foreign)
         page = context.pages[0] if context.pages else context.new_page()
         page_log.attach(page)
         yield page

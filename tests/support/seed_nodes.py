@@ -22,7 +22,40 @@ class SeededImage:
         return (torch.rand(1, 16, 16, 3, generator=generator),)
 
 
-NODE_CLASS_MAPPINGS = {"SeededImage": SeededImage}
+class SeededProgress:
+    """Makes an image from `seed` over `seconds`, reporting progress every 50 ms (the node stops at a report)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFF}),
+                "seconds": ("FLOAT", {"default": 20.0, "min": 0.0, "max": 3600.0, "step": 0.05}),
+            }
+        }
+
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "make"
+    CATEGORY = "test"
+
+    def make(self, seed, seconds):
+        import time
+
+        import torch
+
+        from impasto.engine.context import active_run, current_node
+
+        run, node = active_run(), current_node()
+        assert run is not None and node is not None
+        steps = max(1, round(seconds / 0.05))
+        for step in range(steps):
+            time.sleep(seconds / steps)
+            run.report_progress(node.node_id, step + 1, steps)
+        generator = torch.Generator().manual_seed(seed)
+        return (torch.rand(1, 16, 16, 3, generator=generator),)
+
+
+NODE_CLASS_MAPPINGS = {"SeededImage": SeededImage, "SeededProgress": SeededProgress}
 
 
 def install(base: os.PathLike[str] | str) -> None:
