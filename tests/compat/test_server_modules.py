@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import struct
 import textwrap
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import os
 import comfy.model_management
 import comfy.utils
 import folder_paths
+from server import PromptServer
 
 
 class CountTo:
@@ -65,7 +68,24 @@ class Folders:
                                 str(comfy.model_management.get_torch_device())]}}
 
 
-NODE_CLASS_MAPPINGS = {"CountTo": CountTo, "StopMyself": StopMyself, "CompatFolders": Folders}
+class Announce:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT",)}, "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    def run(self, value, unique_id):
+        server = PromptServer.instance
+        server.send_sync("compat.to_me", {"value": value, "node": server.last_node_id,
+                                         "prompt": server.last_prompt_id}, server.client_id)
+        server.send_sync("compat.to_all", {"value": value})
+        server.send_progress_text("halfway", unique_id)
+        return (value,)
+
+
+NODE_CLASS_MAPPINGS = {"CountTo": CountTo, "StopMyself": StopMyself, "CompatFolders": Folders, "Announce": Announce}
 """
 
 
@@ -130,3 +150,35 @@ def test_node_code_interrupting_its_job_ends_it_as_interrupted(server):
     _, job = server.request("GET", f"/api/jobs/{stopped.prompt_id}")
     assert job["status"] == "cancelled"
     assert again.status_str() == "success"  # the interrupt belonged to that job only
+
+
+def test_send_sync_from_a_node_reaches_its_client_and_a_broadcast_reaches_every_socket(server):
+    prompt = {
+        "1": {"class_type": "CountTo", "inputs": {"steps": 1}},
+        "2": {"class_type": "Announce", "inputs": {"value": ["1", 0]}},
+        "3": {"class_type": "CompatFolders", "inputs": {"ckpt": "tiny.safetensors", "value": ["2", 0]}},
+    }
+
+    async def go():
+        async with Client(server.url) as submitter, Client(server.url) as other:
+            outcome = await submitter.run(prompt)
+            assert other._ws is not None
+            while True:  # the other socket: its first status, then the broadcast (and nothing addressed to another)
+                message = await asyncio.wait_for(other._ws.receive(), 30)
+                event = json.loads(message.data)
+                if event["type"] == "compat.to_all":
+                    break
+                assert event["type"] == "status", event
+            return outcome, submitter
+
+    outcome, submitter = asyncio.run(go())
+    assert outcome.status_str() == "success", outcome.history
+    custom = {e["type"]: e["data"] for e in submitter.extra if e["type"].startswith("compat.")}
+    assert custom == {
+        "compat.to_me": {"value": 1, "node": "2", "prompt": outcome.prompt_id},
+        "compat.to_all": {"value": 1},
+    }
+    texts = [frame for frame in outcome.binary if struct.unpack(">I", frame[:4])[0] == 3]
+    assert len(texts) == 1
+    (length,) = struct.unpack(">I", texts[0][4:8])
+    assert texts[0][8 : 8 + length] == b"2" and texts[0][8 + length :] == b"halfway"

@@ -20,9 +20,15 @@ from collections.abc import Sequence
 PROVIDED = (
     "server",
     "folder_paths",
+    "nodes",
     "comfy",
     "comfy.utils",
     "comfy.model_management",
+    "comfy.comfy_types",
+    "comfy.comfy_types.node_typing",
+    "comfy_execution",
+    "comfy_execution.graph",
+    "comfy_execution.graph_utils",
 )
 SHIMS = {name: f"impasto.compat.shims.{name}" for name in PROVIDED}
 

@@ -106,4 +106,15 @@ def _load(name: str, path: Path, registry: NodeRegistry) -> PackResult:
             cls.RELATIVE_PYTHON_MODULE = module_name  # type: ignore[attr-defined]  # as ComfyUI's loader does
     display = getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None)
     added = registry.register_mappings(mappings, display if isinstance(display, dict) else None, source=name)
+    _publish(mappings, display if isinstance(display, dict) else {}, added)
     return PackResult(name, path, time.perf_counter() - started, tuple(added))
+
+
+def _publish(mappings: dict[str, type], display: dict[str, str], added: list[str]) -> None:
+    """Make a pack's registered classes visible to other packs through `nodes.NODE_CLASS_MAPPINGS`."""
+    from impasto.compat.shims import nodes
+
+    for class_type in added:
+        nodes.NODE_CLASS_MAPPINGS[class_type] = mappings[class_type]
+        if class_type in display:
+            nodes.NODE_DISPLAY_NAME_MAPPINGS[class_type] = display[class_type]

@@ -1,12 +1,15 @@
-"""What the compatibility modules need to know about the process they run in: its device choice and preview size.
+"""What the compatibility modules need to know about the process they run in: its device choice, preview size,
+and where messages that node code sends to clients go.
 
 The worker and the node host call `configure` once, before any pack is imported, from their `Settings`. Until
-then the defaults describe a plain CPU-or-GPU process with ComfyUI's default preview size.
+then the defaults describe a plain CPU-or-GPU process with ComfyUI's default preview size. A worker sets the
+client relay; elsewhere (the node host, tests) messages from node code have nowhere to go and are dropped.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,3 +43,18 @@ def encode_preview(image: Any, image_format: str, max_size: int | None) -> tuple
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, quality=95) if fmt == "JPEG" else image.save(buffer, format=fmt, compress_level=1)
     return fmt, buffer.getvalue(), max_size
+
+
+ClientRelay = Callable[[str | int, Any, str | None, str | None], None]  # (event, data, sid, job id)
+_relay: list[ClientRelay] = []
+
+
+def set_client_relay(relay: ClientRelay | None) -> None:
+    """Where `PromptServer.instance.send_sync` messages go: the worker sends them to the server (None: nowhere)."""
+    _relay.clear()
+    if relay is not None:
+        _relay.append(relay)
+
+
+def client_relay() -> ClientRelay | None:
+    return _relay[0] if _relay else None

@@ -26,7 +26,7 @@ from impasto.server import scheduling
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
-from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
+from impasto.workers.messages import ClientMessage, JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,10 @@ class Dispatcher:
             track = self._running.get(item.job_id)
             if track is not None and track.stop_reason is None:
                 self.hub.run_preview(item.job_id, item.node_id, item.image_format, item.image)
+        elif isinstance(item, ClientMessage):
+            track = self._running.get(item.job_id) if item.job_id is not None else None
+            if track is None or track.stop_reason is None:  # nothing more of a job being killed is delivered
+                self.hub.send_custom(item.event, item.data, item.sid)
         elif isinstance(item, JobFinished):
             track = self._running.get(item.job_id)
             if track is None or track.stop_reason is not None:

@@ -114,6 +114,21 @@ class Hub:
         for listener in self.queue_changed:
             listener()
 
+    def send_custom(self, event: str | int, data: Any, sid: str | None) -> None:
+        """A message from node code (`send_sync`): JSON `{type, data}`, or a binary frame for an int event with
+        bytes; to the sockets of `sid`, or to every socket when `sid` is None."""
+        if isinstance(event, int) and isinstance(data, bytes | bytearray):
+            payload: str | bytes = struct.pack(">I", event) + bytes(data)
+        else:
+            try:
+                payload = message(str(event), data)
+            except (TypeError, ValueError) as exc:
+                log.warning("a node's %r message is not JSON and is not sent: %s", event, exc)
+                return
+        targets = self.channels() if sid is None else list(self._channels.get(sid, ()))
+        for channel in targets:
+            channel.send(payload)
+
     # runs
     def run_started(self, prompt_id: str, client_id: str | None) -> None:
         self._runs[prompt_id] = _RunState(client_id, ProgressStateFold(prompt_id))

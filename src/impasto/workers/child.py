@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
 import os
 import queue
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -33,6 +34,7 @@ from impasto.protocol.events import EventType
 from impasto.workers.messages import (
     CancelJob,
     CatalogRequest,
+    ClientMessage,
     CustomRoutes,
     FreeMemory,
     Heartbeat,
@@ -190,6 +192,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         with send_lock:
             send_message(conn, message)
 
+    _relay_client_messages(send)
     jobs: queue.Queue[JobSpec | None] = queue.Queue()
     state = _WorkerState()
 
@@ -278,6 +281,23 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         free = state.take_free()
         if free is not None and free.free_memory:
             runner.engine.free_memory()
+
+
+def _relay_client_messages(send: Callable[[object], None]) -> None:
+    """`PromptServer.instance.send_sync` in node code: each message goes to the server, which delivers it."""
+    from impasto.compat import runtime
+
+    def relay(event: str | int, data: Any, sid: str | None, job_id: str | None) -> None:
+        binary = isinstance(event, int) and isinstance(data, bytes | bytearray)
+        try:
+            if not binary:
+                json.dumps(data)
+        except (TypeError, ValueError) as exc:
+            log.warning("send_sync(%r) from node code: the data is not JSON and is not sent: %s", event, exc)
+            return
+        send(ClientMessage(event, bytes(data) if binary else data, sid, job_id))
+
+    runtime.set_client_relay(relay)
 
 
 class _WorkerState:

@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone, WorkerReady
+from impasto.workers.messages import (
+    ClientMessage,
+    JobEvent,
+    JobFinished,
+    JobPreview,
+    JobSpec,
+    WorkerGone,
+    WorkerReady,
+)
 
-ExecutorMessage = WorkerReady | JobEvent | JobPreview | JobFinished | WorkerGone
+ExecutorMessage = WorkerReady | JobEvent | JobPreview | JobFinished | WorkerGone | ClientMessage
 
 
 class Executor(Protocol):

@@ -99,6 +99,16 @@ class JobPreview:
 
 
 @_message
+class ClientMessage:
+    """A message node code sends to clients (`PromptServer.instance.send_sync`): to `sid`'s sockets, or to all."""
+
+    event: str | int
+    data: Any
+    sid: str | None
+    job_id: str | None  # the job whose node sent it (None outside a job)
+
+
+@_message
 class JobFinished:
     """The run's outcome: status ("success" / "error" / "interrupted") and its history fields."""
 
