@@ -18,12 +18,15 @@ if TYPE_CHECKING:
 RECORDER = """
 (() => {
   const sent = (window.__prompts = []);
+  const requests = (window.__requests = []);
   const received = (window.__messages = []);
+  window.__sockets = 0;
   const NativeSocket = window.WebSocket;
   window.WebSocket = class extends NativeSocket {
     constructor(url, protocols) {
       super(url, protocols);
       if (String(url).includes('impasto-observer')) return;
+      window.__sockets += 1;
       this.addEventListener('message', (event) => {
         if (typeof event.data !== 'string') return;
         const message = JSON.parse(event.data);
@@ -34,7 +37,11 @@ RECORDER = """
   const nativeFetch = window.fetch.bind(window);
   window.fetch = async (input, init) => {
     const url = typeof input === 'string' ? input : input.url;
-    const isPrompt = new URL(url, location.href).pathname === '/api/prompt' && init?.method === 'POST';
+    const path = new URL(url, location.href).pathname;
+    const isPrompt = path === '/api/prompt' && init?.method === 'POST';
+    if (!isPrompt && init?.method === 'POST') {
+      requests.push({ at: performance.now(), path, body: init.body ? JSON.parse(init.body) : null });
+    }
     const record = isPrompt ? { at: performance.now(), body: JSON.parse(init.body), status: null, answer: null } : null;
     if (record) sent.push(record);
     const response = await nativeFetch(input, init);
@@ -49,7 +56,7 @@ RECORDER = """
 
 
 def record(page: Page) -> None:
-    """Records every later page load's prompts and socket messages (call before `open_frontend`)."""
+    """Records every later page load's prompts, other POSTs and socket messages (call before `open_frontend`)."""
     page.add_init_script(RECORDER)
 
 
@@ -57,6 +64,17 @@ def prompts_sent(page: Page) -> list[dict[str, Any]]:
     """Each `POST /api/prompt` the page sent: `{at, body, status, answer}` in order."""
     result: list[dict[str, Any]] = page.evaluate("() => window.__prompts")
     return result
+
+
+def requests_sent(page: Page, path: str | None = None) -> list[dict[str, Any]]:
+    """The page's other POST requests (`{at, path, body}`), optionally only those to `path`."""
+    result: list[dict[str, Any]] = page.evaluate("() => window.__requests")
+    return [r for r in result if path is None or r["path"] == path]
+
+
+def sockets_opened(page: Page) -> int:
+    """How many main sockets the page has opened (1 while it never reconnected)."""
+    return int(page.evaluate("() => window.__sockets"))
 
 
 def messages(page: Page, prompt_id: str | None = None) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ class SeededImage:
 
 
 class SeededProgress:
-    """Makes an image from `seed` over `seconds`, reporting progress every 50 ms (the node stops at a report)."""
+    """Makes an image from `seed` over `seconds`, reporting progress every 50 ms (the node stops at a report).
+
+    The largest seed (FAILING_SEED) fails the node at its end: an execution error on demand."""
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -51,10 +53,13 @@ class SeededProgress:
         for step in range(steps):
             time.sleep(seconds / steps)
             run.report_progress(node.node_id, step + 1, steps)
+        if seed == FAILING_SEED:
+            raise ValueError(f"seed {seed} fails this node")
         generator = torch.Generator().manual_seed(seed)
         return (torch.rand(1, 16, 16, 3, generator=generator),)
 
 
+FAILING_SEED = 0xFFFFFFFF
 NODE_CLASS_MAPPINGS = {"SeededImage": SeededImage, "SeededProgress": SeededProgress}
 
 
