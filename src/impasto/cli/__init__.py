@@ -1,4 +1,5 @@
-"""The `impasto` command: ComfyUI-compatible flags -> Settings -> the server (or one headless run)."""
+"""The `impasto` command: ComfyUI-compatible flags -> Settings -> the server (or one headless run), or a
+subcommand (`run`, `queue`, `interrupt`, `history`, `watch`) when the first word names one."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ from impasto.paths_yaml import ExtraPathsError
 
 log = logging.getLogger(__name__)
 
+SUBCOMMANDS = frozenset({"queue", "interrupt", "history"})  # parsed by cli/commands.py
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in SUBCOMMANDS:
+        from impasto.cli.commands import main as subcommand
+
+        return subcommand(words)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.verbose, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
