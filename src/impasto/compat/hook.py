@@ -29,6 +29,8 @@ PROVIDED = (
     "comfy_execution",
     "comfy_execution.graph",
     "comfy_execution.graph_utils",
+    "comfy_api",
+    "comfy_api.v0_0_2",
 )
 SHIMS = {name: f"impasto.compat.shims.{name}" for name in PROVIDED}
 
