@@ -478,7 +478,11 @@ function renderHistory(view) {
     const label = `${short(job.id)} · ${job.status}`;
     const item = element(
       "div",
-      { class: `impasto-q-item impasto-q-${job.status}`, dataset: { jobId: job.id, kind: "history" }, title: label },
+      {
+        class: `impasto-q-item impasto-q-${job.status}`,
+        dataset: { jobId: job.id, kind: "history", status: job.status },
+        title: label,
+      },
       src
         ? element("img", { src, alt: job.preview_output.filename, loading: "lazy" })
         : element("span", { class: "impasto-q-noimg" }, job.status),
