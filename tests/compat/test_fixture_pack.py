@@ -422,3 +422,70 @@ def test_history_pages_like_comfyui(server):
     assert list(server.request("GET", "/history?max_items=1&offset=0")[1]) == ids[:1]
     assert list(server.request("GET", "/history?max_items=2&offset=1")[1]) == ids[1:3]
     assert server.request("GET", f"/history?offset={len(ids)}")[1] == {}
+
+
+# --- V3 nodes ---
+
+
+def test_v3_nodes_are_reported_in_the_v1_shape(server):
+    status, info = server.request("GET", "/object_info")
+    assert status == 200
+    scale = info["V3Scale"]
+    assert scale["display_name"] == "Scale (V3)" and info["V3Choose"]["display_name"] is None
+    assert scale["python_module"] == "custom_nodes.impasto_test_v3" and scale["category"] == "impasto_test/v3"
+    assert scale["input"]["required"]["image"] == ["IMAGE", {}]
+    assert scale["input"]["required"]["factor"] == [
+        "FLOAT",
+        {"default": 1.0, "min": 0.0, "max": 4.0, "step": 0.1, "tooltip": "how much"},
+    ]
+    assert scale["input"]["required"]["mode"] == [
+        "COMBO",
+        {"multiselect": False, "options": ["multiply", "divide"], "default": "multiply"},
+    ]
+    assert scale["input"]["optional"] == {"mask": ["MASK", {}]}
+    assert scale["input"]["hidden"] == {"unique_id": "UNIQUE_ID"}
+    assert scale["input_order"] == {
+        "required": ["image", "factor", "mode"],
+        "optional": ["mask"],
+        "hidden": ["unique_id"],
+    }
+    assert (scale["output"], scale["output_name"], scale["output_tooltips"]) == (["IMAGE"], ["scaled"], [None])
+    assert (scale["deprecated"], scale["experimental"], scale["api_node"], scale["output_node"]) == (
+        False,
+        False,
+        False,
+        False,
+    )
+    assert info["V3Output"]["input"]["hidden"] == {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"}
+
+
+def test_v3_nodes_run_validate_fingerprint_expand_and_block(server):
+    value = unique()
+    scale = {
+        "1": image(0.5 + value / 10),
+        "2": {"class_type": "V3Scale", "inputs": {"image": ["1", 0], "factor": 2.0, "mode": "multiply"}},
+        "3": {"class_type": "V3Output", "inputs": {"value": ["2", 0]}},
+    }
+    first, again = run(server, scale, scale)
+    assert first.status_str() == "success", first.history
+    assert first.outputs()["2"] == {"text": ["2:2.0"]}
+    assert first.outputs()["3"] == {"text": [str(round(1.0 + value / 5, 4))], "has_prompt": [True]}
+    assert (again.executed_nodes() == []) is caches(server)
+    status, body = post(server, {**scale, "2": {**scale["2"], "inputs": {**scale["2"]["inputs"], "factor": 3.0}}})
+    assert status == 400 and errors_of(body, "2") == [("custom_validation_failed", "factor - 3 is not a factor")]
+    status, body = post(server, {**scale, "2": {**scale["2"], "inputs": {**scale["2"]["inputs"], "mode": "add"}}})
+    assert status == 400 and errors_of(body, "2")[0][0] == "value_not_in_list"
+    number = int(unique() * 1000)
+    lazy: dict[str, Any] = {
+        "1": {"class_type": "TestIntAdd", "inputs": {"a": number, "b": 1}},
+        "2": {"class_type": "TestIntAdd", "inputs": {"a": number, "b": 2}},
+        "3": {"class_type": "V3Choose", "inputs": {"a": ["1", 0], "b": ["2", 0], "pick": "b"}},
+        "4": {"class_type": "V3Triple", "inputs": {"value": ["3", 0]}},
+        "5": {"class_type": "V3Output", "inputs": {"value": ["4", 0]}},
+    }
+    chose, blocked = run(server, lazy, {**lazy, "3": {**lazy["3"], "inputs": {**lazy["3"]["inputs"], "pick": "none"}}})
+    assert chose.outputs()["5"]["text"] == [str(3 * (number + 2))]
+    assert "1" not in chose.executed_nodes() and "4.0.0.2" in chose.executed_nodes()
+    notices = [e for e in blocked.of("execution_error") if e["exception_type"] == "ExecutionBlocked"]
+    assert [n["node_id"] for n in notices] == ["4"] and "nothing picked" in notices[0]["exception_message"]
+    assert blocked.status_str() == "success" and "5" not in blocked.outputs()

@@ -31,6 +31,7 @@ PROVIDED = (
     "comfy_execution.graph_utils",
     "comfy_api",
     "comfy_api.v0_0_2",
+    "comfy_api.latest",
 )
 SHIMS = {name: f"impasto.compat.shims.{name}" for name in PROVIDED}
 

@@ -46,4 +46,6 @@ class ComfyAPISync:
         self.execution = _ExecutionSync()
 
 
-__all__ = ["ComfyAPI", "ComfyAPISync"]
+from impasto.compat.shims.comfy_api.latest import ComfyExtension, io, ui  # noqa: E402  # V3 names of this version
+
+__all__ = ["ComfyAPI", "ComfyAPISync", "ComfyExtension", "io", "ui"]
