@@ -255,3 +255,47 @@ def test_eps_denoiser_feeds_the_model_scaled_input_and_its_training_timestep():
     assert seen["t"].tolist() == [250.0, 999.0] and seen["cond"] == "ctx"
     assert_close(seen["x_in"], x / (sigma.reshape(-1, 1, 1, 1) ** 2 + 1) ** 0.5)
     assert_close(out, x - sigma.reshape(-1, 1, 1, 1))
+
+
+@pytest.mark.parametrize("name", ["dpmpp_sde", "dpmpp_2m_sde"])
+def test_sde_samplers_draw_the_data_distribution(name):
+    from impasto.samplers.schedules import karras_sigmas
+
+    scale = 0.5
+    sigmas = karras_sigmas(SCHEDULE, 40)
+    x = initial_noise(2, (1, 1, 128, 128)) * (SCHEDULE.sigma_max**2 + scale**2) ** 0.5
+    out = sample(name, gaussian_denoiser(scale), x, sigmas, SamplerOptions(seed=3))
+    assert float(out.std()) == pytest.approx(scale, rel=0.03)
+    assert abs(float(out.mean())) < 0.02
+    again = sample(name, gaussian_denoiser(scale), x, sigmas, SamplerOptions(seed=3))
+    assert torch.equal(out, again)
+
+
+def test_dpmpp_2m_sde_matches_diffusers_sde_dpmsolver_with_the_same_noise():
+    steps = 12
+    sigmas = base_sigmas(steps, use_karras_sigmas=True)
+    noise = initial_noise(7, (1, 4, 6, 6))
+    scheduler: Any = DPMSolverMultistepScheduler(
+        **SD1, algorithm_type="sde-dpmsolver++", use_karras_sigmas=True, final_sigmas_type="zero"
+    )
+    scheduler.set_timesteps(steps)
+    start = noise * sigmas[0] / (sigmas[0] ** 2 + 1) ** 0.5
+    expected = run_diffusers(scheduler, start, generator=torch.Generator().manual_seed(99), vp=True)
+    options = SamplerOptions(noise_sampler=cpu_noise_sampler(noise, 99))
+    ours = sample("dpmpp_2m_sde", denoiser, noise * sigmas[0], sigmas, options)
+    assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+# diffusers queries its Brownian tree a rounding error outside the tree's interval; torchsde warns and clamps.
+@pytest.mark.filterwarnings("ignore:Should have t:UserWarning")
+def test_dpmpp_sde_matches_diffusers_dpm_solver_sde():
+    from diffusers import DPMSolverSDEScheduler
+
+    steps = 10
+    sigmas = base_sigmas(steps, use_karras_sigmas=True)
+    noise = initial_noise(7, (1, 4, 6, 6))
+    scheduler: Any = DPMSolverSDEScheduler(**SD1, use_karras_sigmas=True, noise_sampler_seed=21)
+    scheduler.set_timesteps(steps)
+    expected = run_diffusers(scheduler, noise * sigmas[0])
+    ours = sample("dpmpp_sde", denoiser, noise * sigmas[0], sigmas, SamplerOptions(seed=21))
+    assert_close(ours, expected, atol=1e-4, rtol=1e-4)  # same seed, same Brownian tree, same noise

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from impasto.samplers.denoiser import Denoiser
-from impasto.samplers.noise import NoiseSampler, cpu_noise_sampler
+from impasto.samplers.noise import BrownianTreeNoiseSampler, NoiseSampler, cpu_noise_sampler
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class SamplerOptions:
     noise_sampler: NoiseSampler | None = None
     eta: float = 1.0  # ancestral samplers: 0 makes them deterministic
     s_noise: float = 1.0  # scale of the fresh noise added by ancestral samplers
+    seed: int = 0  # seeds the default noise samplers (KSampler passes its seed)
 
 
 Sampler = Callable[[Denoiser, torch.Tensor, torch.Tensor, SamplerOptions], torch.Tensor]
@@ -53,7 +54,14 @@ def _report(options: SamplerOptions, i: int, sigmas: torch.Tensor, x: torch.Tens
 
 
 def _noise(options: SamplerOptions, x: torch.Tensor) -> NoiseSampler:
-    return options.noise_sampler or cpu_noise_sampler(x, seed=0)
+    return options.noise_sampler or cpu_noise_sampler(x, seed=options.seed)
+
+
+def _brownian(options: SamplerOptions, x: torch.Tensor, sigmas: torch.Tensor) -> NoiseSampler:
+    if options.noise_sampler is not None:
+        return options.noise_sampler
+    positive = sigmas[sigmas > 0]
+    return BrownianTreeNoiseSampler(x, float(positive.min()), float(sigmas.max()), options.seed)
 
 
 def to_d(x: torch.Tensor, sigma: torch.Tensor, denoised: torch.Tensor) -> torch.Tensor:
@@ -241,6 +249,59 @@ def sample_lcm(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, options: 
     return x
 
 
+def sample_dpmpp_sde(model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, options: SamplerOptions) -> torch.Tensor:
+    """DPM-Solver++ (stochastic, Lu et al. 2022) in k-diffusion's two-stage form: an ancestral half step to the
+    log-sigma midpoint, then a full step with the midpoint's estimate; Brownian-tree noise."""
+    noise = _brownian(options, x, sigmas)
+    eta, s_noise = options.eta, options.s_noise
+    for i in range(len(sigmas) - 1):
+        denoised = _evaluate(model, x, sigmas[i])
+        _report(options, i, sigmas, x, denoised)
+        if sigmas[i + 1] == 0:
+            x = x + to_d(x, sigmas[i], denoised) * (sigmas[i + 1] - sigmas[i])
+            continue
+        t, t_next = _t(sigmas[i]), _t(sigmas[i + 1])
+        h = t_next - t
+        sigma_s = torch.exp(-(t + h / 2))
+        down, up = ancestral_step(float(sigmas[i]), float(sigma_s), eta)
+        x_2 = (down / sigmas[i]) * x - torch.expm1(t - _t(down)) * denoised
+        x_2 = x_2 + noise(sigmas[i], sigma_s) * s_noise * up
+        denoised_2 = _evaluate(model, x_2, sigma_s.to(x.dtype))
+        down, up = ancestral_step(float(sigmas[i]), float(sigmas[i + 1]), eta)
+        # With the midpoint at r = 1/2, the second stage's estimate replaces the first entirely.
+        x = (down / sigmas[i]) * x - torch.expm1(t - _t(down)) * denoised_2
+        x = x + noise(sigmas[i], sigmas[i + 1]) * s_noise * up
+    return x
+
+
+def sample_dpmpp_2m_sde(
+    model: Denoiser, x: torch.Tensor, sigmas: torch.Tensor, options: SamplerOptions
+) -> torch.Tensor:
+    """DPM-Solver++(2M) SDE (Lu et al. 2022), midpoint variant, with Brownian-tree noise."""
+    noise = _brownian(options, x, sigmas)
+    eta = options.eta
+    previous: torch.Tensor | None = None
+    h_last: torch.Tensor | None = None
+    for i in range(len(sigmas) - 1):
+        denoised = _evaluate(model, x, sigmas[i])
+        _report(options, i, sigmas, x, denoised)
+        if sigmas[i + 1] == 0:
+            x = denoised
+            continue
+        h = _t(sigmas[i + 1]) - _t(sigmas[i])
+        eta_h = eta * h
+        x = (sigmas[i + 1] / sigmas[i]) * torch.exp(-eta_h) * x - torch.expm1(-h - eta_h) * denoised
+        if previous is not None and h_last is not None:
+            x = x - 0.5 * torch.expm1(-h - eta_h) * (h / h_last) * (denoised - previous)
+        if eta:
+            x = (
+                x
+                + noise(sigmas[i], sigmas[i + 1]) * sigmas[i + 1] * (-torch.expm1(-2 * eta_h)).sqrt() * options.s_noise
+            )
+        previous, h_last = denoised, h
+    return x
+
+
 @dataclass(frozen=True, slots=True)
 class SamplerEntry:
     function: Sampler
@@ -256,7 +317,9 @@ SAMPLERS: dict[str, SamplerEntry] = {
     "dpm_2_ancestral": SamplerEntry(sample_dpm_2_ancestral, discard_penultimate_sigma=True),
     "lms": SamplerEntry(sample_lms),
     "dpmpp_2s_ancestral": SamplerEntry(sample_dpmpp_2s_ancestral),
+    "dpmpp_sde": SamplerEntry(sample_dpmpp_sde),
     "dpmpp_2m": SamplerEntry(sample_dpmpp_2m),
+    "dpmpp_2m_sde": SamplerEntry(sample_dpmpp_2m_sde),
     "lcm": SamplerEntry(sample_lcm),
     "ddim": SamplerEntry(sample_euler),
 }
