@@ -159,6 +159,15 @@ def test_run_instant_loops_until_stopped_and_a_fixed_seed_recomputes_nothing(
     assert len(prompts_sent(page)) == count
     assert pagekit.requests_sent(page, "/api/interrupt") == []
     assert pagekit.requests_sent(page, "/api/queue") == []
+
+    # The overlay's history shows the fixed-seed series as one entry, not one per run.
+    series = [p["answer"]["prompt_id"] for p in prompts_sent(page)[fixed_from:edited_from]]
+    page.get_by_test_id("queue-overlay-toggle").click()
+    overlay = page.get_by_test_id("queue-progress-overlay")
+    expect(overlay.locator(f"[data-job-id='{series[-1]}']")).to_be_visible()
+    shown = overlay.locator("[data-job-id]").evaluate_all("rows => rows.map((r) => r.dataset.jobId)")
+    assert len(series) >= 4 and [job_id for job_id in shown if job_id in series] == [series[-1]]
+    page.get_by_test_id("queue-overlay-toggle").click()
     stop_auto_queue(page)
     assert_no_unexpected_errors(page_log)
 

@@ -135,8 +135,8 @@ def test_cancel_by_id_answers_what_it_did_and_never_hits_another_job(page, expec
     second = queue(server, image(5))
     wait_until(lambda: server.request("GET", f"/api/jobs/{first}")[1]["status"] != "pending")
     page.wait_for_timeout(150)  # about when the first one ends
-    status, result = cancel(page, first)
-    assert status == 200 and result in ("cancelled", "already_finished")
+    code, result = cancel(page, first)
+    assert code == 200 and result in ("cancelled", "already_finished")
     wait_until(
         lambda: server.request("GET", f"/api/jobs/{second}")[1]["status"] in ("completed", "failed", "cancelled")
     )

@@ -135,7 +135,7 @@ def second_page(playwright_driver, chromium, page_log) -> Iterator[Page]:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         yield page
         unexpected = [e for e in errors if "ERR_BLOCKED_BY_CLIENT" not in e and "404" not in e]
         assert unexpected == [], "errors in browser B"

@@ -1,4 +1,4 @@
-"""Pacing of the frontend's identical re-submissions (execution.md §8.5): Run (Instant) with a fixed seed."""
+"""Pacing and folding of identical re-submissions (execution.md §8.5): Run (Instant) with a fixed seed."""
 
 from __future__ import annotations
 
@@ -65,3 +65,26 @@ async def test_an_identical_resubmission_from_the_page_waits_and_others_do_not(p
     assert time.monotonic() - ended >= INTERVAL_MS / 1000 - 0.05  # it waited in the queue
     assert paced_job.started_ms >= max(job.started_ms for job in later)  # the others went first
     assert first.state.value == paced_job.state.value == "completed"
+
+
+async def listed(client) -> list[str]:
+    response = await client.get("/api/jobs?status=completed&sort_order=asc")
+    assert response.status == 200
+    return [job["id"] for job in (await response.json())["jobs"]]
+
+
+async def test_identical_all_cached_runs_of_a_client_fold_into_one_listed_entry(paced):
+    client, store = paced
+    series = [await done(store, await submit(client, PROMPT, "looping")) for _ in range(3)]
+    other = await done(store, await submit(client, PROMPT, "someone-else"))  # another client: its own entry
+    assert await listed(client) == [series[-1].id, other.id]  # the series shows as its newest run
+    history = await (await client.get("/history")).json()
+    assert [job.id for job in series] == [job_id for job_id in history if job_id in {j.id for j in series}]
+    for job in series:  # every member keeps its full entry
+        entry = (await (await client.get(f"/history/{job.id}")).json())[job.id]
+        assert entry["status"]["status_str"] == "success"
+        assert (await client.get(f"/api/jobs/{job.id}")).status == 200
+
+    changed = await done(store, await submit(client, OTHER, "looping"))
+    back = await done(store, await submit(client, PROMPT, "looping"))  # cached, but not a repeat of OTHER
+    assert await listed(client) == [series[-1].id, other.id, changed.id, back.id]

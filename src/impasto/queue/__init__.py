@@ -3,6 +3,7 @@
 from impasto.queue.answers import AnswerExistsError, AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
     ACTIVE_STATES,
+    FOLD_GROUP_MAX,
     HISTORY_STATES,
     JOBS_API_STATES,
     SORT_KEYS,
@@ -31,6 +32,7 @@ from impasto.queue.store import JobStore
 
 __all__ = [
     "ACTIVE_STATES",
+    "FOLD_GROUP_MAX",
     "HISTORY_STATES",
     "JOBS_API_STATES",
     "LATEST_VERSION",

@@ -176,6 +176,12 @@ class JobResult:
     status_str: str | None
     ended_ms: int
     stop_reason: str | None = None
+    # A completed run that executed nothing and repeated this job of its client exactly: it joins that job's
+    # fold group (execution.md §8.5) instead of adding an entry to the Jobs API lists.
+    fold_into: str | None = None
+
+
+FOLD_GROUP_MAX = 100  # members a fold group keeps; older ones are deleted
 
 
 class CancelOutcome(StrEnum):

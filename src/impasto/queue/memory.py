@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from impasto.queue.answers import AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
     ACTIVE_STATES,
+    FOLD_GROUP_MAX,
     HISTORY_STATES,
     REMOVED_REASON,
     SORT_KEYS,
@@ -106,6 +107,8 @@ class MemoryJobStore:
         self._repeats: dict[str, RepeatRecord] = {}
         self._answers: dict[str, StoredAnswer] = {}
         self._views = 0
+        self._fold_group: dict[int, str] = {}  # seq -> its fold group (execution.md §8.5)
+        self._folded: set[int] = set()  # members hidden behind a newer one of their group
 
     def _out(self, job: Job) -> Job:
         prompt, extra_data, outputs_to_execute = self._texts[job.seq]
@@ -135,14 +138,33 @@ class MemoryJobStore:
         for job in list(jobs):
             del self._rows[job.seq]
             del self._texts[job.seq]
+            self._fold_group.pop(job.seq, None)
+            self._folded.discard(job.seq)
+
+    def _drop_groups(self, listed: Iterable[Job]) -> None:
+        """Drops the folded members of the groups whose listed entries `listed` are."""
+        groups = {self._fold_group[job.seq] for job in listed if job.seq in self._fold_group}
+        self._drop([j for j in self._rows.values() if j.seq in self._folded and self._fold_group[j.seq] in groups])
 
     def _prune(self) -> None:
-        history = sorted(
-            (j for j in self._rows.values() if j.state in HISTORY_STATES), key=lambda j: j.finished_seq or 0
-        )
+        # A fold group counts once: only listed (unfolded) entries count, and pruning one takes its group.
+        history = [j for j in self._history() if j.seq not in self._folded]
         tombstones = sorted((j for j in self._rows.values() if j.state is JobState.REMOVED), key=lambda j: j.seq)
-        self._drop(history[: max(0, len(history) - self.history_max)])
+        doomed = history[: max(0, len(history) - self.history_max)]
+        self._drop_groups(doomed)
+        self._drop(doomed)
         self._drop(tombstones[: max(0, len(tombstones) - self.history_max)])
+
+    def _fold(self, done: Job, into: str) -> None:
+        previous = [j for j in self._history() if j.id == into and j.seq != done.seq and j.state is JobState.COMPLETED]
+        if not previous:
+            return  # pruned or deleted meanwhile: an entry of its own
+        root = previous[-1]
+        group = self._fold_group.setdefault(root.seq, root.id)
+        self._folded.update(seq for seq, g in self._fold_group.items() if g == group)
+        self._fold_group[done.seq] = group
+        members = [j for j in self._history() if self._fold_group.get(j.seq) == group]
+        self._drop(members[: max(0, len(members) - FOLD_GROUP_MAX)])
 
     def _finish_row(self, job: Job, result: JobResult) -> Job:
         finished_seq = None
@@ -164,6 +186,8 @@ class MemoryJobStore:
         # tombstones, a tombstone only older tombstones.
         replaced = HISTORY_STATES | {JobState.REMOVED} if finished_seq is not None else {JobState.REMOVED}
         self._drop(j for j in self._rows.values() if j.id == job.id and j.seq != job.seq and j.state in replaced)
+        if result.fold_into is not None and result.state is JobState.COMPLETED:
+            self._fold(done, result.fold_into)
         self._prune()
         return done
 
@@ -359,7 +383,8 @@ class MemoryJobStore:
         wanted = None if ids is None else set(ids)
         with self._lock:
             doomed = [job for job in self._history() if wanted is None or job.id in wanted]
-            self._drop(doomed)
+            self._drop_groups(j for j in doomed if j.seq not in self._folded)
+            self._drop(j for j in doomed if j.seq in self._rows)
             return len(doomed)
 
     def list_jobs(
@@ -380,7 +405,9 @@ class MemoryJobStore:
             matched = [
                 job
                 for job in self._rows.values()
-                if job.state in states and (workflow_id is None or job.workflow_id == workflow_id)
+                if job.state in states
+                and (workflow_id is None or job.workflow_id == workflow_id)
+                and job.seq not in self._folded
             ]
             matched.sort(key=_SORT[sort_by], reverse=descending)
             page = _page(matched, offset, limit)

@@ -161,6 +161,40 @@ def _v6_answers(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX answers_by_expiry ON answers (expires_ms)")
 
 
+def _v7_fold_groups(db: sqlite3.Connection) -> None:
+    # No-op repeats (execution.md §8.5): a fold group is the run that executed and the identical all-cached
+    # runs of the same client after it. Every member keeps its history row and its `fold_group` (the first
+    # member's id); all but the newest are `folded`, hidden from the Jobs API lists and not counted towards
+    # history_max, so the history_rows counter now counts unfolded history rows only.
+    db.execute("ALTER TABLE jobs ADD COLUMN fold_group TEXT")
+    db.execute("ALTER TABLE jobs ADD COLUMN folded INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX jobs_fold_group ON jobs (fold_group, finished_seq) WHERE fold_group IS NOT NULL")
+    for index, columns in (
+        ("jobs_by_created", "state, created_ms"),
+        ("jobs_by_duration", "state, duration_ms"),
+        ("jobs_by_workflow", "workflow_id, state, created_ms"),
+    ):
+        db.execute(f"DROP INDEX {index}")
+        db.execute(f"CREATE INDEX {index} ON jobs (folded, {columns})")
+    for event in ("insert", "delete", "update"):
+        db.execute(f"DROP TRIGGER count_history_rows_{event}")
+    new, old = "(NEW.finished_seq > 0 AND NEW.folded = 0)", "(OLD.finished_seq > 0 AND OLD.folded = 0)"
+    db.execute(
+        f"CREATE TRIGGER count_history_rows_insert AFTER INSERT ON jobs WHEN {new}"
+        " BEGIN UPDATE counters SET value = value + 1 WHERE name = 'history_rows'; END"
+    )
+    db.execute(
+        f"CREATE TRIGGER count_history_rows_delete AFTER DELETE ON jobs WHEN {old}"
+        " BEGIN UPDATE counters SET value = value - 1 WHERE name = 'history_rows'; END"
+    )
+    db.execute(
+        "CREATE TRIGGER count_history_rows_update AFTER UPDATE OF state, finished_seq, folded ON jobs"
+        f" WHEN coalesce({new}, 0) <> coalesce({old}, 0)"
+        f" BEGIN UPDATE counters SET value = value + coalesce({new}, 0) - coalesce({old}, 0)"
+        " WHERE name = 'history_rows'; END"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
@@ -168,6 +202,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "history and tombstone counts kept by triggers", _v4_row_counts),
     Migration(5, "server-side repeats", _v5_repeats),
     Migration(6, "answers of idempotent requests", _v6_answers),
+    Migration(7, "fold groups of no-op repeats", _v7_fold_groups),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -22,6 +22,7 @@ from typing import Any
 from impasto.protocol.events import EventType
 from impasto.queue.answers import AnswerExistsError, AnswerFor, StoredAnswer
 from impasto.queue.jobs import (
+    FOLD_GROUP_MAX,
     HISTORY_STATES,
     REMOVED_REASON,
     SORT_KEYS,
@@ -205,11 +206,50 @@ class SqliteJobStore:
         )
         count = db.execute("SELECT value FROM counters WHERE name = ?", (counter,)).fetchone()[0]
         excess = int(count) - self.history_max
-        if excess > 0:
+        if excess <= 0:
+            return
+        if tombstones:
             db.execute(
                 f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} ORDER BY {key} LIMIT ?)",
                 (excess,),
             )
+            return
+        # A fold group is one entry: pruning its newest member takes the folded ones with it.
+        groups = db.execute(
+            f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} AND folded = 0 ORDER BY {key}"
+            " LIMIT ?) RETURNING fold_group",
+            (excess,),
+        ).fetchall()
+        self._drop_folded(db, [g[0] for g in groups if g[0] is not None])
+
+    @staticmethod
+    def _drop_folded(db: sqlite3.Connection, groups: list[str]) -> None:
+        if groups:
+            db.execute(
+                "DELETE FROM jobs WHERE folded = 1 AND fold_group IN (SELECT value FROM json_each(?))", (_dump(groups),)
+            )
+
+    @staticmethod
+    def _fold(db: sqlite3.Connection, seq: int, into: str) -> None:
+        """Makes history row `seq` the newest member of the fold group of the history entry `into`."""
+        found = db.execute(
+            "SELECT seq, coalesce(fold_group, id) AS grp FROM jobs WHERE id = ? AND state = 'completed' AND seq <> ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (into, seq),
+        ).fetchone()
+        if found is None:
+            return  # pruned or deleted meanwhile: an entry of its own
+        group = found["grp"]
+        db.execute(
+            "UPDATE jobs SET fold_group = ?, folded = 1 WHERE seq = ? AND fold_group IS NULL", (group, found["seq"])
+        )
+        db.execute("UPDATE jobs SET folded = 1 WHERE fold_group = ? AND folded = 0 AND seq <> ?", (group, seq))
+        db.execute("UPDATE jobs SET fold_group = ? WHERE seq = ?", (group, seq))
+        db.execute(
+            "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fold_group = ?"
+            " ORDER BY finished_seq DESC LIMIT -1 OFFSET ?)",
+            (group, FOLD_GROUP_MAX),
+        )
 
     def _finish_row(self, db: sqlite3.Connection, seq: int, job_id: str, result: JobResult) -> Job:
         finished_seq = None
@@ -228,6 +268,8 @@ class SqliteJobStore:
         # tombstone only older tombstones, so the previous run's history entry stays.
         replaced = f"({_HISTORY} OR state = 'removed')" if finished_seq is not None else "state = 'removed'"
         db.execute(f"DELETE FROM jobs WHERE id = ? AND seq <> ? AND {replaced}", (job_id, seq))
+        if result.fold_into is not None and result.state is JobState.COMPLETED:
+            self._fold(db, seq, result.fold_into)
         self._items.pop(seq, None)
         self._prune(db, tombstones=finished_seq is None)
         return _job(row)
@@ -488,7 +530,10 @@ class SqliteJobStore:
     def delete_history(self, ids: Collection[str] | None) -> int:
         where, args = _id_filter(ids)
         with self._write() as db:
-            return db.execute(f"DELETE FROM jobs WHERE {_HISTORY}{where}", args).rowcount
+            # Deleting a fold group's listed entry deletes the group.
+            gone = db.execute(f"DELETE FROM jobs WHERE {_HISTORY}{where} RETURNING fold_group, folded", args).fetchall()
+            self._drop_folded(db, [g["fold_group"] for g in gone if g["fold_group"] is not None and not g["folded"]])
+            return len(gone)
 
     def list_jobs(
         self,
@@ -507,7 +552,7 @@ class SqliteJobStore:
         if not states:
             return [], 0
         # Only enum values and fixed column names are formatted into the SQL; the rest is bound.
-        where = f"state IN ({', '.join('?' * len(states))})"
+        where = f"folded = 0 AND state IN ({', '.join('?' * len(states))})"  # a fold group lists its newest
         args: list[Any] = [s.value for s in states]
         if workflow_id is not None:
             where += " AND workflow_id = ?"

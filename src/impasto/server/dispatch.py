@@ -88,7 +88,8 @@ class Dispatcher:
         # No-op repeat pacing (execution.md §8.5): the frontend's instant loop re-submits an identical prompt as
         # soon as the queue empties; such a job starts no earlier than this long after its client's last success.
         self.noop_repeat_interval = noop_repeat_interval
-        self._last_success: dict[str, tuple[str, float]] = {}  # client id -> (prompt digest, monotonic end)
+        # client id -> (prompt digest, monotonic end, job id) of its last successful job, for pacing and folding
+        self._last_success: dict[str, tuple[str, float, str]] = {}
         self._not_before: dict[str, float] = {}  # paced pending job -> monotonic time it may start
         self._held_timer: asyncio.TimerHandle | None = None
         self._kicks = 0
@@ -267,7 +268,7 @@ class Dispatcher:
             return None
         if extra_data.get("comfy_usage_source") != FRONTEND_SOURCE or client_id not in self._last_success:
             return None
-        digest, ended = self._last_success[client_id]
+        digest, ended, _ = self._last_success[client_id]
         if _prompt_digest(prompt, outputs) != digest:
             return None  # a changed parameter runs at once
         at = ended + self.noop_repeat_interval
@@ -381,6 +382,15 @@ class Dispatcher:
         messages = [*track.messages, [event, data]]
         await self._finish(job_id, state, track.outputs, track.meta, messages, track.stop_reason or "worker_crashed")
 
+    def _success_of(self, job_id: str) -> tuple[str, str, bool] | None:
+        """(client id, prompt digest, whether no node executed) of a running job that has a client."""
+        track = self._running.get(job_id)
+        if track is None or not track.job.client_id:
+            return None
+        job = track.job
+        assert job.client_id is not None
+        return job.client_id, _prompt_digest(job.prompt, job.outputs_to_execute), track.node is None
+
     async def _finish(
         self,
         job_id: str,
@@ -391,7 +401,14 @@ class Dispatcher:
         stop_reason: str | None,
     ) -> None:
         status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
-        result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason)
+        success = self._success_of(job_id) if state is JobState.COMPLETED else None
+        fold_into = None
+        if success is not None:
+            client_id, digest, executed_nothing = success
+            previous = self._last_success.get(client_id)
+            if executed_nothing and previous is not None and previous[0] == digest:
+                fold_into = previous[2]  # a no-op repeat (execution.md §8.5)
+        result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason, fold_into)
         worker_id = self._reserve()  # the worker that ran this job, unless it died
 
         def finish_and_claim() -> tuple[QueueCounts, tuple[Job, QueueCounts] | None]:
@@ -409,9 +426,12 @@ class Dispatcher:
             done = track.job
             if self._heavy is not None and done.worker_id:
                 self._warm[done.worker_id] = self._heavy(done.prompt)
-            if self.noop_repeat_interval > 0 and done.client_id and done.extra_data.get("comfy_usage_source"):
-                digest = _prompt_digest(done.prompt, done.outputs_to_execute)
-                self._last_success[done.client_id] = (digest, time.monotonic())
+        if success is not None:
+            client_id, digest, _ = success
+            self._last_success.pop(client_id, None)  # re-inserted last: the dict stays in order of use
+            self._last_success[client_id] = (digest, time.monotonic(), job_id)
+            if len(self._last_success) > _CLIENTS_REMEMBERED:
+                del self._last_success[next(iter(self._last_success))]
         self.sensitive.pop(job_id, None)
         self._cancel_after_start.discard(job_id)
         self.hub.status(counts)
@@ -427,6 +447,7 @@ class Dispatcher:
             self.kick()
 
 
+_CLIENTS_REMEMBERED = 10_000  # clients whose last successful job is kept for pacing and folding
 FRONTEND_SOURCE = "comfyui-frontend"  # extra_data.comfy_usage_source of the official frontend's submissions
 
 

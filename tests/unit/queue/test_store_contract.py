@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from impasto.queue import (
+    FOLD_GROUP_MAX,
     CancelOutcome,
     DuplicateJobError,
     Job,
@@ -610,6 +612,69 @@ def test_list_jobs_rejects_unknown_names(store):
         store.list_jobs(["pending", "removed"])
     with pytest.raises(ValueError, match="sort_by"):
         store.list_jobs(["pending"], sort_by="number")
+
+
+# --- fold groups of no-op repeats (execution.md §8.5) ------------------------------------------------------
+
+
+def repeat_of(store: JobStore, job_id: str, into: str) -> Job:
+    """Runs `job_id` as an all-cached repeat of `into`."""
+    add(store, job_id)
+    claim(store, job_id)
+    done = store.finish(job_id, replace(result(job_id, JobState.COMPLETED), fold_into=into))
+    assert done is not None
+    return done
+
+
+def listed(store: JobStore) -> list[str]:
+    return [j.id for j in store.list_jobs(["completed"], descending=False)[0]]
+
+
+def test_a_fold_group_lists_only_its_newest_member_and_keeps_every_entry(store):
+    run(store, "first")
+    repeat_of(store, "r1", "first")
+    repeat_of(store, "r2", "r1")
+    run(store, "other")
+    assert listed(store) == ["r2", "other"]
+    assert store.list_jobs(["completed"])[1] == 2
+    assert [j.id for j in store.history(0, None)] == ["first", "r1", "r2", "other"]
+    assert store.get("first") is not None and store.get("r1") is not None
+
+
+def test_a_fold_group_counts_once_towards_history_max_and_is_pruned_whole(make_store):
+    store = make_store(history_max=2)
+    run(store, "first")
+    for i in range(5):
+        repeat_of(store, f"r{i}", "first" if i == 0 else f"r{i - 1}")
+    run(store, "b")
+    assert [j.id for j in store.history(0, None)] == ["first", "r0", "r1", "r2", "r3", "r4", "b"]
+    run(store, "c")  # the group is the oldest entry: it goes, all its members with it
+    assert [j.id for j in store.history(0, None)] == ["b", "c"]
+    assert listed(store) == ["b", "c"]
+
+
+def test_a_fold_group_keeps_its_newest_hundred_members(store):
+    run(store, "m0")
+    for i in range(1, FOLD_GROUP_MAX + 20):
+        repeat_of(store, f"m{i}", f"m{i - 1}")
+    kept = [j.id for j in store.history(0, None)]
+    assert kept == [f"m{i}" for i in range(20, FOLD_GROUP_MAX + 20)]
+    assert listed(store) == [f"m{FOLD_GROUP_MAX + 19}"]
+
+
+def test_folding_into_a_job_that_is_gone_or_failed_makes_an_entry_of_its_own(store):
+    run(store, "bad", JobState.FAILED)
+    repeat_of(store, "a", "bad")
+    repeat_of(store, "b", "missing")
+    assert listed(store) == ["a", "b"]
+
+
+def test_deleting_a_groups_listed_entry_deletes_the_group(store):
+    run(store, "first")
+    repeat_of(store, "r1", "first")
+    run(store, "kept")
+    assert store.delete_history(["r1"]) == 1
+    assert [j.id for j in store.history(0, None)] == ["kept"]
 
 
 # --- start-up recovery --------------------------------------------------------------------------------------
