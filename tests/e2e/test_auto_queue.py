@@ -161,7 +161,12 @@ def test_run_instant_loops_until_stopped_and_a_fixed_seed_recomputes_nothing(
     assert pagekit.requests_sent(page, "/api/queue") == []
 
     # The overlay's history shows the fixed-seed series as one entry, not one per run.
-    series = [p["answer"]["prompt_id"] for p in prompts_sent(page)[fixed_from:edited_from]]
+    fixed_inputs = prompts_sent(page)[fixed_from]["body"]["prompt"]["1"]["inputs"]
+    series = [  # a prompt built just before the edit may be sent after it
+        p["answer"]["prompt_id"]
+        for p in prompts_sent(page)[fixed_from:]
+        if p["body"]["prompt"]["1"]["inputs"] == fixed_inputs
+    ]
     page.get_by_test_id("queue-overlay-toggle").click()
     overlay = page.get_by_test_id("queue-progress-overlay")
     expect(overlay.locator(f"[data-job-id='{series[-1]}']")).to_be_visible()

@@ -204,7 +204,10 @@ function stopAutoQueueOnClear() {
   const clearItems = api.clearItems?.bind(api);
   if (!clearItems) return;
   api.clearItems = async (type) => {
-    if (type === "queue") stopAutoQueue();
+    if (type === "queue") {
+      stopAutoQueue();
+      clearTimeout(patchTimer); // the clear stops every repeat: an edit waiting to be sent has nothing to update
+    }
     return clearItems(type);
   };
 }
@@ -261,6 +264,7 @@ function followGraphEdits() {
     if (!id || !state.repeats.some((repeat) => repeat.repeat_id === id)) return;
     clearTimeout(patchTimer);
     patchTimer = setTimeout(async () => {
+      if (!state.repeats.some((repeat) => repeat.repeat_id === id)) return; // it ended meanwhile
       try {
         const run = await currentRun();
         await call(`/impasto/repeats/${id}`, {
