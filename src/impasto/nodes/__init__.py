@@ -1,4 +1,4 @@
-"""impasto's built-in nodes: ComfyUI's core image, primitive and batch nodes, plus impasto's math nodes.
+"""impasto's built-in nodes: ComfyUI's core image, primitive and batch nodes, the SD1.x nodes (`sd/`), and math nodes.
 
 Each class carries `RELATIVE_PYTHON_MODULE`, the `python_module` object_info reports for it. Classes with
 `OBJECT_INFO_V3 = True` are V3 nodes in ComfyUI and are reported in the V3 shape; of those, only the ones
@@ -31,6 +31,8 @@ from impasto.nodes.primitive import (
     PrimitiveString,
     PrimitiveStringMultiline,
 )
+from impasto.nodes.sd import NODE_CLASS_MAPPINGS as SD_NODES
+from impasto.nodes.sd import NODE_DISPLAY_NAME_MAPPINGS as SD_DISPLAY_NAMES
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "SaveImage": SaveImage,
@@ -59,6 +61,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "PreviewAny": PreviewAny,
     "ImpastoIntMath": ImpastoIntMath,
     "ImpastoFloatMath": ImpastoFloatMath,
+    **SD_NODES,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
@@ -80,6 +83,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "PreviewAny": "Preview Any",
     "ImpastoIntMath": "Int Math",
     "ImpastoFloatMath": "Float Math",
+    **SD_DISPLAY_NAMES,
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,36 @@
+"""impasto's Stable Diffusion 1.x nodes, with ComfyUI's class names, inputs, defaults and outputs.
+
+Importing this package imports neither torch nor the models: the node host builds the catalog from it
+without them, and workers import torch when a node first runs.
+"""
+
+from __future__ import annotations
+
+from impasto.nodes.sd.conditioning import CLIPSetLastLayer, CLIPTextEncode
+from impasto.nodes.sd.ksampler import KSampler, KSamplerAdvanced
+from impasto.nodes.sd.latent import EmptyLatentImage, VAEDecode, VAEEncode
+from impasto.nodes.sd.loaders import CheckpointLoaderSimple
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {
+    "KSampler": KSampler,
+    "CheckpointLoaderSimple": CheckpointLoaderSimple,
+    "CLIPTextEncode": CLIPTextEncode,
+    "CLIPSetLastLayer": CLIPSetLastLayer,
+    "VAEDecode": VAEDecode,
+    "VAEEncode": VAEEncode,
+    "EmptyLatentImage": EmptyLatentImage,
+    "KSamplerAdvanced": KSamplerAdvanced,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
+    "KSampler": "KSampler",
+    "KSamplerAdvanced": "KSampler (Advanced)",
+    "CheckpointLoaderSimple": "Load Checkpoint",
+    "CLIPTextEncode": "CLIP Text Encode (Prompt)",
+    "CLIPSetLastLayer": "CLIP Set Last Layer",
+    "VAEDecode": "VAE Decode",
+    "VAEEncode": "VAE Encode",
+    "EmptyLatentImage": "Empty Latent Image",
+}
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,0 +1,53 @@
+"""CLIPTextEncode and CLIPSetLastLayer."""
+
+from __future__ import annotations
+
+from impasto.engine.context import check_interrupt
+from impasto.nodes.sd.objects import Conditioning, SDClip
+
+InputTypes = dict[str, dict[str, tuple[object, ...] | str]]
+
+
+class CLIPTextEncode:
+    RELATIVE_PYTHON_MODULE = "nodes"
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "encode"
+    CATEGORY = "conditioning"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> InputTypes:
+        return {
+            "required": {
+                "text": ("STRING", {"multiline": True, "dynamicPrompts": True}),
+                "clip": ("CLIP",),
+            }
+        }
+
+    def encode(self, clip: SDClip, text: str) -> tuple[Conditioning]:
+        from impasto.models.conditioning import encode_prompt
+
+        check_interrupt()
+        encoded = encode_prompt(clip.model, text, clip.last_layer)
+        return ([[encoded.hidden.float().cpu(), {"pooled_output": encoded.pooled.float().cpu()}]],)
+
+
+class CLIPSetLastLayer:
+    RELATIVE_PYTHON_MODULE = "nodes"
+    RETURN_TYPES = ("CLIP",)
+    FUNCTION = "set_last_layer"
+    CATEGORY = "conditioning"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> InputTypes:
+        return {
+            "required": {
+                "clip": ("CLIP",),
+                "stop_at_clip_layer": ("INT", {"default": -1, "min": -24, "max": -1, "step": 1}),
+            }
+        }
+
+    def set_last_layer(self, clip: SDClip, stop_at_clip_layer: int) -> tuple[SDClip]:
+        layers = clip.model.config.layers
+        if stop_at_clip_layer < -layers:
+            raise ValueError(f"stop_at_clip_layer {stop_at_clip_layer}: this text encoder has {layers} layers")
+        return (clip.with_last_layer(stop_at_clip_layer),)

@@ -1,0 +1,264 @@
+"""KSampler and KSamplerAdvanced: denoise a LATENT with a MODEL under positive and negative CONDITIONING.
+
+The starting noise comes from a CPU generator seeded with `seed` (so one seed gives the same image on any
+device), the sigmas from the named schedule, the steps from the named sampler. Every step reports progress to
+the job, which is also where an interrupt takes effect; the UNet's module calls are interrupt points too.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from impasto.engine.context import active_run, check_interrupt, current_node
+from impasto.nodes._lazy import lazy_module
+from impasto.nodes.sd.latent import Latent
+from impasto.nodes.sd.objects import Conditioning, SDModel
+
+if TYPE_CHECKING:
+    import torch
+
+    from impasto.samplers.sampling import Step
+else:
+    torch = lazy_module("torch")
+
+InputTypes = dict[str, dict[str, tuple[object, ...] | str]]
+
+# Registry order follows ComfyUI's lists; these are the names impasto implements.
+SAMPLER_NAMES = [
+    "euler",
+    "euler_ancestral",
+    "heun",
+    "dpm_2",
+    "dpm_2_ancestral",
+    "lms",
+    "dpmpp_2s_ancestral",
+    "dpmpp_sde",
+    "dpmpp_2m",
+    "dpmpp_2m_sde",
+    "lcm",
+    "ddim",
+]
+SCHEDULER_NAMES = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal"]
+SEED_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+def prepare_noise(shape: torch.Size, seed: int, batch_index: list[int] | None = None) -> torch.Tensor:
+    """The starting noise: one draw for the whole batch, or, for a latent carrying `batch_index`, image i of
+    a batch drawn image by image, so a latent split out of a batch gets the noise it had there."""
+    from impasto.samplers.noise import initial_noise
+
+    if batch_index is None:
+        return initial_noise(seed, shape)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    wanted = sorted(set(batch_index))
+    drawn: dict[int, torch.Tensor] = {}
+    for i in range(wanted[-1] + 1):
+        noise = torch.randn([1, *shape[1:]], generator=generator, dtype=torch.float32)
+        if i in wanted:
+            drawn[i] = noise
+    return torch.cat([drawn[i] for i in batch_index])
+
+
+def _progress(step: Step) -> None:
+    """Each step: progress to the job (an interrupt point), or a plain interrupt check outside a job."""
+    node, run = current_node(), active_run()
+    if node is not None and run is not None:
+        run.report_progress(node.node_id, step.index + 1, step.total)
+    else:
+        check_interrupt()
+
+
+def _context(conditioning: Conditioning, name: str) -> list[tuple[torch.Tensor, float]]:
+    if not conditioning:
+        raise ValueError(f"the {name} conditioning is empty")
+    return [(entry[0], float(entry[1].get("strength", 1.0))) for entry in conditioning]
+
+
+def _denoiser(model: SDModel, positive: Conditioning, negative: Conditioning, cfg: float) -> Any:
+    from impasto.samplers.denoiser import CFGDenoiser, EpsDenoiser
+
+    def eps(x_in: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = model.unet(x_in, t, context)
+        return out
+
+    inner = EpsDenoiser(eps, model.schedule)
+    pos = [(c.to(model.device, model.dtype), s) for c, s in _context(positive, "positive")]
+    neg = [(c.to(model.device, model.dtype), s) for c, s in _context(negative, "negative")]
+    if len(pos) == 1 and len(neg) == 1:
+        return CFGDenoiser(inner, pos[0][0], neg[0][0], cfg)
+
+    def mean(x: torch.Tensor, sigma: torch.Tensor, entries: list[tuple[torch.Tensor, float]]) -> torch.Tensor:
+        # Several entries (ConditioningCombine): their estimates averaged by strength.
+        total = sum(s for _, s in entries) or 1.0
+        return (
+            sum((inner(x, sigma, c.expand(x.shape[0], *c.shape[1:])) * s for c, s in entries), torch.zeros_like(x))
+            / total
+        )
+
+    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        cond = mean(x, sigma, pos)
+        if cfg == 1.0:
+            return cond
+        uncond = mean(x, sigma, neg)
+        return uncond + (cond - uncond) * cfg
+
+    return guided
+
+
+def common_ksampler(
+    model: SDModel,
+    seed: int,
+    steps: int,
+    cfg: float,
+    sampler_name: str,
+    scheduler: str,
+    positive: Conditioning,
+    negative: Conditioning,
+    latent: Latent,
+    denoise: float = 1.0,
+    disable_noise: bool = False,
+    start_step: int | None = None,
+    last_step: int | None = None,
+    force_full_denoise: bool = False,
+) -> tuple[Latent]:
+    from impasto.samplers.sampling import SAMPLERS, SamplerOptions, sample
+    from impasto.samplers.schedules import calculate_sigmas
+
+    if sampler_name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler_name!r}; impasto has {', '.join(SAMPLERS)}")
+    samples: torch.Tensor = latent["samples"]
+    entry = SAMPLERS[sampler_name]
+    sigmas = calculate_sigmas(model.schedule, scheduler, steps, denoise, entry.discard_penultimate_sigma)
+    if last_step is not None and last_step < len(sigmas) - 1:
+        sigmas = sigmas[: last_step + 1].clone()
+        if force_full_denoise:
+            sigmas[-1] = 0
+    if start_step is not None:
+        if start_step >= len(sigmas) - 1:
+            return (dict(latent),)
+        sigmas = sigmas[start_step:]
+    if len(sigmas) < 2:
+        return (dict(latent),)
+
+    if disable_noise:
+        noise = torch.zeros(samples.shape)
+    else:
+        noise = prepare_noise(samples.shape, seed, latent.get("batch_index"))
+    x0 = samples.float() * model.latent_scale
+    sigma0 = float(sigmas[0])
+    # From pure noise (sigma at the schedule's top) the start is noise * sqrt(1 + sigma^2), unit variance in
+    # the model's own scaling; a partial denoise adds noise * sigma to the image's latent.
+    full = math.isclose(model.schedule.sigma_max, sigma0, rel_tol=1e-5) or sigma0 > model.schedule.sigma_max
+    x = x0 + noise * (math.sqrt(1 + sigma0**2) if full else sigma0)
+    denoiser = _denoiser(model, positive, negative, cfg)
+    options = SamplerOptions(callback=_progress, seed=seed)
+    out = sample(sampler_name, denoiser, x.to(model.device, model.dtype), sigmas, options)
+    result = dict(latent)
+    result["samples"] = (out.float() / model.latent_scale).cpu()
+    return (result,)
+
+
+def _common_inputs() -> dict[str, tuple[object, ...]]:
+    return {
+        "steps": ("INT", {"default": 20, "min": 1, "max": 10000}),
+        "cfg": ("FLOAT", {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}),
+        "sampler_name": (SAMPLER_NAMES,),
+        "scheduler": (SCHEDULER_NAMES,),
+        "positive": ("CONDITIONING",),
+        "negative": ("CONDITIONING",),
+        "latent_image": ("LATENT",),
+    }
+
+
+class KSampler:
+    RELATIVE_PYTHON_MODULE = "nodes"
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "sample"
+    CATEGORY = "sampling"
+    SAMPLERS = SAMPLER_NAMES
+    SCHEDULERS = SCHEDULER_NAMES
+
+    @classmethod
+    def INPUT_TYPES(cls) -> InputTypes:
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True}),
+                **_common_inputs(),
+                "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01}),
+            }
+        }
+
+    def sample(
+        self,
+        model: SDModel,
+        seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        positive: Conditioning,
+        negative: Conditioning,
+        latent_image: Latent,
+        denoise: float = 1.0,
+    ) -> tuple[Latent]:
+        return common_ksampler(
+            model, seed, steps, cfg, sampler_name, scheduler, positive, negative, latent_image, denoise=denoise
+        )
+
+
+class KSamplerAdvanced:
+    RELATIVE_PYTHON_MODULE = "nodes"
+    RETURN_TYPES = ("LATENT",)
+    FUNCTION = "sample"
+    CATEGORY = "sampling"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> InputTypes:
+        common = _common_inputs()
+        return {
+            "required": {
+                "model": ("MODEL",),
+                "add_noise": (["enable", "disable"],),
+                "noise_seed": ("INT", {"default": 0, "min": 0, "max": SEED_MAX, "control_after_generate": True}),
+                **common,
+                "start_at_step": ("INT", {"default": 0, "min": 0, "max": 10000}),
+                "end_at_step": ("INT", {"default": 10000, "min": 0, "max": 10000}),
+                "return_with_leftover_noise": (["disable", "enable"],),
+            }
+        }
+
+    def sample(
+        self,
+        model: SDModel,
+        add_noise: str,
+        noise_seed: int,
+        steps: int,
+        cfg: float,
+        sampler_name: str,
+        scheduler: str,
+        positive: Conditioning,
+        negative: Conditioning,
+        latent_image: Latent,
+        start_at_step: int,
+        end_at_step: int,
+        return_with_leftover_noise: str,
+        denoise: float = 1.0,
+    ) -> tuple[Latent]:
+        return common_ksampler(
+            model,
+            noise_seed,
+            steps,
+            cfg,
+            sampler_name,
+            scheduler,
+            positive,
+            negative,
+            latent_image,
+            denoise=denoise,
+            disable_noise=add_noise == "disable",
+            start_step=start_at_step,
+            last_step=end_at_step,
+            force_full_denoise=return_with_leftover_noise != "enable",
+        )
