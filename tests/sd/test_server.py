@@ -1,0 +1,82 @@
+"""The frontend's default workflow posted to a real server (worker processes, SQLite queue) with a tiny
+checkpoint in the models folder: a PNG comes back, the same seed gives the same pixels, and object_info
+describes the SD nodes as ComfyUI does."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import urllib.parse
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from tests.integration.test_server_process import wait_for
+from tests.sd.test_nodes import default_workflow
+from tests.support.server_process import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def server(tiny_sd, tmp_path_factory):
+    base = tmp_path_factory.mktemp("sd_server")
+    (base / "models" / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_sd.path, base / "models" / "checkpoints" / "tiny.safetensors")
+    running = ServerProcess(base, "--cpu").start()
+    yield running
+    running.stop()
+
+
+def _finished(server: ServerProcess, prompt_id: str) -> dict:
+    def done():
+        status, history = server.request("GET", f"/history/{prompt_id}")
+        return history.get(prompt_id) if status == 200 and history else None
+
+    return wait_for(done, timeout=240, interval=0.2)
+
+
+def _pixels(server: ServerProcess, image: dict) -> tuple[tuple[int, int], bytes]:
+    query = urllib.parse.urlencode({k: image[k] for k in ("filename", "subfolder", "type")})
+    with urllib.request.urlopen(f"{server.url}/view?{query}", timeout=30) as response:
+        data = response.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(data)) as png:
+        return png.size, png.convert("RGB").tobytes()
+
+
+def test_object_info_describes_the_sd_nodes(server):
+    status, info = server.request("GET", "/object_info")
+    assert status == 200
+    loader = info["CheckpointLoaderSimple"]
+    assert loader["input"]["required"]["ckpt_name"][0] == ["tiny.safetensors"]
+    assert loader["output"] == ["MODEL", "CLIP", "VAE"] and loader["category"] == "loaders"
+    sampler = info["KSampler"]["input"]["required"]
+    assert sampler["seed"] == [
+        "INT",
+        {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True},
+    ]
+    assert "euler" in sampler["sampler_name"][0] and "normal" in sampler["scheduler"][0]
+    assert info["CLIPTextEncode"]["display_name"] == "CLIP Text Encode (Prompt)"
+
+
+def test_the_default_workflow_gives_a_png_and_the_same_seed_the_same_pixels(server):
+    ids = []
+    for seed in (11, 11, 12):
+        status, answer = server.request("POST", "/prompt", {"prompt": default_workflow("tiny.safetensors", seed=seed)})
+        assert status == 200, answer
+        ids.append(answer["prompt_id"])
+    results = []
+    for prompt_id in ids:
+        entry = _finished(server, prompt_id)
+        assert entry["status"]["status_str"] == "success", entry["status"]
+        results.append(_pixels(server, entry["outputs"]["9"]["images"][0]))
+    assert results[0][0] == (64, 48)
+    assert results[0] == results[1]
+    assert results[0][1] != results[2][1]
+
+
+def test_an_unknown_sampler_is_a_validation_error(server):
+    prompt = default_workflow("tiny.safetensors", sampler="euler_magic")
+    status, answer = server.request("POST", "/prompt", {"prompt": prompt})
+    assert status == 400
+    assert answer["node_errors"]["3"]["errors"][0]["type"] == "value_not_in_list"
