@@ -88,6 +88,12 @@ def running(server: ServerProcess, job_id: str) -> bool:
     return job(server, job_id)["status"] == "in_progress"
 
 
+def executing(server: ServerProcess, job_id: str) -> bool:
+    """The job's worker has begun its nodes (an interrupt now stops it, rather than removing it unstarted)."""
+    running = server.request("GET", "/api/impasto/queue")[1]["running"]
+    return any(entry["id"] == job_id and entry["node"] is not None for entry in running)
+
+
 def finished(server: ServerProcess, job_id: str) -> dict | None:
     details = job(server, job_id)
     return details if details["status"] in ("completed", "failed", "cancelled") else None
@@ -97,6 +103,9 @@ def idle(server: ServerProcess) -> None:
     """Nothing pending or running and the queue not paused, whatever a test left behind."""
     server.request("POST", "/api/impasto/queue/resume")
     server.request("POST", "/api/impasto/queue/clear", {"include_running": True})
-    for entry in server.request("GET", "/api/impasto/queue")[1]["running"]:
-        server.request("POST", f"/api/impasto/jobs/{entry['id']}/force-stop")
+    try:  # jobs that check in stop at once; a force stop racing their end can leave the server waiting
+        wait_for(lambda: not server.request("GET", "/api/impasto/queue")[1]["running"], timeout=3)
+    except TimeoutError:
+        for entry in server.request("GET", "/api/impasto/queue")[1]["running"]:
+            server.request("POST", f"/api/impasto/jobs/{entry['id']}/force-stop")
     wait_for(lambda: not server.request("GET", "/api/impasto/queue")[1]["running"])

@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from tests.cli.conftest import FAIL, SAVE, STUCK, finished, idle, job, progress, running, submit, wait_for
+from tests.cli.conftest import FAIL, SAVE, STUCK, executing, finished, idle, job, progress, running, submit, wait_for
 from tests.support.server_process import free_port
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def clean_queue(server):
 
 def test_ls_lists_the_running_job_and_pending_jobs_in_run_order(cli, server):
     ticker = submit(server, progress())
-    wait_for(lambda: [entry["node"] for entry in server.request("GET", "/api/impasto/queue")[1]["running"]] == ["1"])
+    wait_for(lambda: executing(server, ticker))
     assert cli("queue", "pause").code == 0
     first, second = submit(server, SAVE), submit(server, SAVE)
     result = cli("queue", "ls", "--json")
@@ -71,7 +71,7 @@ def test_rm_removes_pending_jobs_only_and_says_why_not(cli, server):
 
 def test_cancel_interrupts_a_running_job_and_removes_a_pending_one(cli, server):
     ticker = submit(server, progress())
-    wait_for(lambda: running(server, ticker))
+    wait_for(lambda: executing(server, ticker))
     cli("queue", "pause")
     waiting = submit(server, SAVE)
     assert cli("queue", "cancel", waiting).out.strip() == f"{waiting}: cancelled (now cancelled)"
@@ -84,7 +84,7 @@ def test_cancel_interrupts_a_running_job_and_removes_a_pending_one(cli, server):
 
 def test_clear_removes_pending_jobs_and_with_running_interrupts_too(cli, server):
     ticker = submit(server, progress())
-    wait_for(lambda: running(server, ticker))
+    wait_for(lambda: executing(server, ticker))
     cli("queue", "pause")
     pending = [submit(server, SAVE) for _ in range(3)]
     assert cli("queue", "clear").out.strip() == "removed 3 pending job(s)"
@@ -97,11 +97,11 @@ def test_clear_removes_pending_jobs_and_with_running_interrupts_too(cli, server)
 def test_interrupt_asks_and_force_kills(cli, server):
     assert cli("interrupt").out.strip() == "nothing is running"
     ticker = submit(server, progress())
-    wait_for(lambda: running(server, ticker))
+    wait_for(lambda: executing(server, ticker))
     assert cli("interrupt").out.strip() == f"{ticker}: interrupting"
     assert wait_for(lambda: finished(server, ticker))["stop_reason"] == "interrupted"
     stuck = submit(server, STUCK)
-    wait_for(lambda: running(server, stuck))
+    wait_for(lambda: executing(server, stuck))
     assert cli("interrupt", stuck).code == 0  # a Stuck node never checks in: the grace period (30 s) runs
     assert job(server, stuck)["status"] == "in_progress"
     result = cli("interrupt", "--force", "--json")

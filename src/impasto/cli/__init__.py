@@ -16,7 +16,7 @@ from impasto.paths_yaml import ExtraPathsError
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = frozenset({"queue", "interrupt", "history"})  # parsed by cli/commands.py
+SUBCOMMANDS = frozenset({"run", "queue", "interrupt", "history", "watch"})  # parsed by cli/commands.py
 
 
 def main(argv: Sequence[str] | None = None) -> int:

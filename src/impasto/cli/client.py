@@ -97,6 +97,17 @@ class Server:
         except TimeoutError:
             raise CommandError(f"the server at {self.where} did not answer {method} {path} in time") from None
 
+    async def download(self, path: str, params: dict[str, str]) -> bytes:
+        """The raw body of a GET (a file from /view); an ApiError when it is not 200."""
+        try:
+            async with self.session.get(path, params=params) as response:
+                raw = await response.read()
+                if response.status != 200:
+                    raise ApiError(response.status, _parse(raw), path)
+                return raw
+        except aiohttp.ClientConnectionError as exc:
+            raise CommandError(f"cannot reach the server at {self.where}: {_reason(exc)}") from None
+
     async def call(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
         """The JSON body of a successful call; an ApiError for any 4xx or 5xx."""
         status, answer = await self.request(method, path, body, params)

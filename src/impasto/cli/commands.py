@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--server", metavar="URL", help="the server (default $IMPASTO_SERVER or 127.0.0.1:8188)")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
+    _add_run(sub)
     queue = sub.add_parser("queue", help="inspect and change a server's queue", parents=[common])
     actions = queue.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("ls", help="running and pending jobs", parents=[common])
@@ -57,6 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="run a workflow file with live progress")
+    run.add_argument("workflow", type=Path, metavar="WORKFLOW", help="API or UI workflow JSON, or a PNG/WebP")
+    run.add_argument("--server", metavar="URL", help="use this server (default: start one for the run)")
+    run.add_argument("--batch", type=int, default=1, metavar="N", help="queue N runs")
+    run.add_argument(
+        "--seed", metavar="MODE|N", help="fixed, increment, decrement, randomize, or a number to count from"
+    )
+    run.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="NODE.INPUT=VALUE", help="override an input"
+    )
+    run.add_argument("--front", action="store_true", help="queue ahead of what is already waiting")
+    run.add_argument("--output", type=Path, metavar="DIR", help="copy the results into DIR")
+    run.add_argument("--json", action="store_true", help="print the results as JSON")
+    run.add_argument("--quiet", action="store_true", help="print only errors")
+    local = run.add_argument_group("without --server (the embedded server)")
+    local.add_argument("--base-directory", type=Path, default=None, help="parent of input/, output/, models/")
+    local.add_argument("--output-directory", type=Path, default=None)
+    local.add_argument("--input-directory", type=Path, default=None)
+    local.add_argument("--user-directory", type=Path, default=None)
+    local.add_argument("--extra-model-paths-config", type=Path, action="append", default=[], metavar="PATH")
+    local.add_argument("--disable-all-custom-nodes", action="store_true")
+    local.add_argument("--cpu", action="store_true")
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     handler = _handler(args)
@@ -72,6 +99,10 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], Coroutine[Any, Any, int]]:
+    if args.command == "run":
+        from impasto.cli import run
+
+        return run.command
     from impasto.cli import queue
 
     return queue.command

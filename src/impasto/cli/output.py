@@ -39,7 +39,8 @@ def out_console() -> Console:
 
 
 def err_console() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    width = None if sys.stderr.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(file=sys.stderr, highlight=False, width=width)
 
 
 def print_json(data: Any) -> None:
