@@ -80,3 +80,26 @@ def test_an_unknown_sampler_is_a_validation_error(server):
     status, answer = server.request("POST", "/prompt", {"prompt": prompt})
     assert status == 400
     assert answer["node_errors"]["3"]["errors"][0]["type"] == "value_not_in_list"
+
+
+def test_an_interrupt_during_sampling_stops_the_job_in_the_same_worker(server):
+    from tests.integration.test_server_process import children_of
+
+    prompt = default_workflow("tiny.safetensors", steps=10000)
+    status, answer = server.request("POST", "/prompt", {"prompt": prompt})
+    assert status == 200, answer
+    prompt_id = answer["prompt_id"]
+
+    def sampling():
+        running = server.request("GET", "/api/impasto/queue")[1]["running"]
+        return running and running[0]["id"] == prompt_id and running[0]["node"] == "3"  # the KSampler
+
+    wait_for(sampling, timeout=120)
+    workers = children_of(server.process.pid)
+    assert server.request("POST", "/interrupt", {"prompt_id": prompt_id})[0] == 200
+    entry = _finished(server, prompt_id)
+    last, details = entry["status"]["messages"][-1]
+    assert last == "execution_interrupted" and details["node_id"] == "3"
+    assert children_of(server.process.pid) == workers  # stopped cooperatively at a step, not killed
+    after = server.request("POST", "/prompt", {"prompt": default_workflow("tiny.safetensors", seed=1)})[1]
+    assert _finished(server, after["prompt_id"])["status"]["status_str"] == "success"
