@@ -3,14 +3,18 @@ sends SIGINT to the terminal's whole foreground process group (the command and e
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import sys
+import termios
 import time
 
+ROWS, COLUMNS = 48, 160  # a terminal window of a usual size
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -21,6 +25,7 @@ class Terminal:
         pid, fd = pty.fork()
         if pid == 0:  # the child: the pty is its controlling terminal and it is in the foreground
             try:
+                fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
                 if cwd is not None:
                     os.chdir(cwd)
                 os.execve(sys.executable, [sys.executable, "-m", "impasto", *argv], env)

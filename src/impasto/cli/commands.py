@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--limit", type=int, default=20, help="jobs to list (default 20)")
     history.add_argument("--status", choices=HISTORY_STATUSES, action="append", help="only these (repeatable)")
 
+    watch = sub.add_parser("watch", help="a live view of the queue and the running jobs", parents=[common])
+    watch.add_argument("--limit", type=int, default=10, help="pending jobs to show (default 10)")
     return parser
 
 
@@ -103,6 +105,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], Corouti
         from impasto.cli import run
 
         return run.command
+    if args.command == "watch":
+        from impasto.cli import watch
+
+        return watch.command
     from impasto.cli import queue
 
     return queue.command
