@@ -16,9 +16,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "impasto" / "examples" /
 
 
 def test_server_flags_still_start_the_server(tmp_path):
+    flags = ["--port", str(free_port()), "--listen", "127.0.0.1", "--base-directory", str(tmp_path)]
     done = subprocess.run(
-        [sys.executable, "-m", "impasto", "--port", str(free_port()), "--listen", "127.0.0.1"]
-        + ["--base-directory", str(tmp_path), "--quick-test-for-ci"],
+        [sys.executable, "-m", "impasto", *flags, "--quick-test-for-ci"],
         capture_output=True,
         text=True,
         timeout=120,
