@@ -160,3 +160,49 @@ def load_sd1(path: str | Path, dtype: torch.dtype = torch.float32, device: torch
         vae=build_vae(state, dtype=dtype, device=device),
         clip=build_clip(state, dtype=dtype, device=device),
     )
+
+
+def _prefix(state: Mapping[str, torch.Tensor], marker: str, candidates: tuple[str, ...]) -> str | None:
+    """The first candidate prefix under which `marker` is a key."""
+    return next((p for p in candidates if f"{p}{marker}" in state), None)
+
+
+def load_unet_file(
+    path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> UNetModel:
+    """A UNet on its own (UNETLoader): LDM keys, bare or under `model.diffusion_model.`."""
+    state = read_state_dict(path)
+    prefix = _prefix(state, "input_blocks.0.0.weight", (detect.UNET_PREFIX, ""))
+    if prefix is None:
+        detect.check_family(state, "")  # names the family it is, or says no UNet was found
+        raise UnsupportedModelError("no SD1.x UNet", "expected input_blocks.* keys")
+    return build_unet(state, prefix, dtype, device)
+
+
+def load_vae_file(
+    path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> AutoencoderKL:
+    """An autoencoder on its own (VAELoader): LDM keys, bare or under `first_stage_model.`."""
+    state = read_state_dict(path)
+    prefix = _prefix(state, "encoder.conv_in.weight", (detect.VAE_PREFIX, ""))
+    if prefix is None:
+        if any(k.startswith(("encoder.down_blocks.", "decoder.up_blocks.")) for k in state):
+            raise UnsupportedModelError("a diffusers-layout autoencoder", "LDM keys (encoder.down.N...) are supported")
+        raise UnsupportedModelError("no KL autoencoder", "expected encoder.* and decoder.* keys")
+    return build_vae(state, prefix, dtype, device)
+
+
+def load_clip_file(
+    path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> CLIPTextModel:
+    """A CLIP text encoder on its own (CLIPLoader): Hugging Face CLIPTextModel keys, bare or under
+    `cond_stage_model.transformer.`."""
+    state = read_state_dict(path)
+    prefix = _prefix(state, "text_model.embeddings.token_embedding.weight", (detect.CLIP_PREFIX, "transformer.", ""))
+    if prefix is None:  # older files without the `text_model.` level
+        prefix = _prefix(state, "embeddings.token_embedding.weight", (detect.CLIP_PREFIX, ""))
+    if prefix is None:
+        if any("transformer.resblocks." in k for k in state):
+            raise UnsupportedModelError("an OpenCLIP text encoder (SD2.x/SDXL)", "SD1.x uses CLIP ViT-L/14")
+        raise UnsupportedModelError("no CLIP text encoder", "expected text_model.embeddings.* keys")
+    return build_clip(state, prefix, dtype, device)

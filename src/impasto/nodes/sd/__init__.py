@@ -6,10 +6,11 @@ without them, and workers import torch when a node first runs.
 
 from __future__ import annotations
 
-from impasto.nodes.sd.conditioning import CLIPSetLastLayer, CLIPTextEncode
+from impasto.nodes.sd.conditioning import CLIPSetLastLayer, CLIPTextEncode, ConditioningCombine
 from impasto.nodes.sd.ksampler import KSampler, KSamplerAdvanced
 from impasto.nodes.sd.latent import EmptyLatentImage, VAEDecode, VAEEncode
-from impasto.nodes.sd.loaders import CheckpointLoaderSimple
+from impasto.nodes.sd.latent_ops import LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask
+from impasto.nodes.sd.loaders import CheckpointLoaderSimple, CLIPLoader, UNETLoader, VAELoader
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "KSampler": KSampler,
@@ -20,6 +21,13 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "VAEEncode": VAEEncode,
     "EmptyLatentImage": EmptyLatentImage,
     "KSamplerAdvanced": KSamplerAdvanced,
+    "LatentUpscale": LatentUpscale,
+    "LatentUpscaleBy": LatentUpscaleBy,
+    "SetLatentNoiseMask": SetLatentNoiseMask,
+    "ConditioningCombine": ConditioningCombine,
+    "VAELoader": VAELoader,
+    "CLIPLoader": CLIPLoader,
+    "UNETLoader": UNETLoader,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
@@ -31,6 +39,13 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "VAEDecode": "VAE Decode",
     "VAEEncode": "VAE Encode",
     "EmptyLatentImage": "Empty Latent Image",
+    "LatentUpscale": "Upscale Latent",
+    "LatentUpscaleBy": "Upscale Latent By",
+    "SetLatentNoiseMask": "Set Latent Noise Mask",
+    "ConditioningCombine": "Conditioning (Combine)",
+    "VAELoader": "Load VAE",
+    "CLIPLoader": "Load CLIP",
+    "UNETLoader": "Load Diffusion Model",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]

@@ -1,4 +1,4 @@
-"""CLIPTextEncode and CLIPSetLastLayer."""
+"""CLIPTextEncode, CLIPSetLastLayer and ConditioningCombine."""
 
 from __future__ import annotations
 
@@ -51,3 +51,19 @@ class CLIPSetLastLayer:
         if stop_at_clip_layer < -layers:
             raise ValueError(f"stop_at_clip_layer {stop_at_clip_layer}: this text encoder has {layers} layers")
         return (clip.with_last_layer(stop_at_clip_layer),)
+
+
+class ConditioningCombine:
+    """Both conditionings' entries in one list: KSampler averages their estimates (by `strength`, default 1)."""
+
+    RELATIVE_PYTHON_MODULE = "nodes"
+    RETURN_TYPES = ("CONDITIONING",)
+    FUNCTION = "combine"
+    CATEGORY = "conditioning"
+
+    @classmethod
+    def INPUT_TYPES(cls) -> InputTypes:
+        return {"required": {"conditioning_1": ("CONDITIONING",), "conditioning_2": ("CONDITIONING",)}}
+
+    def combine(self, conditioning_1: Conditioning, conditioning_2: Conditioning) -> tuple[Conditioning]:
+        return (conditioning_1 + conditioning_2,)

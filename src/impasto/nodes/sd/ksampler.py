@@ -69,9 +69,15 @@ def _progress(step: Step) -> None:
         check_interrupt()
 
 
-def _context(conditioning: Conditioning, name: str) -> list[tuple[torch.Tensor, float]]:
+def _context(conditioning: Conditioning, name: str, width: int) -> list[tuple[torch.Tensor, float]]:
     if not conditioning:
         raise ValueError(f"the {name} conditioning is empty")
+    for entry in conditioning:
+        if entry[0].dim() != 3 or entry[0].shape[-1] != width:
+            raise ValueError(
+                f"the {name} conditioning has shape {tuple(entry[0].shape)}, the model attends to width {width} "
+                "(is the text encoder from another model family?)"
+            )
     return [(entry[0], float(entry[1].get("strength", 1.0))) for entry in conditioning]
 
 
@@ -83,8 +89,9 @@ def _denoiser(model: SDModel, positive: Conditioning, negative: Conditioning, cf
         return out
 
     inner = EpsDenoiser(eps, model.schedule)
-    pos = [(c.to(model.device, model.dtype), s) for c, s in _context(positive, "positive")]
-    neg = [(c.to(model.device, model.dtype), s) for c, s in _context(negative, "negative")]
+    width = model.unet.config.context_dim
+    pos = [(c.to(model.device, model.dtype), s) for c, s in _context(positive, "positive", width)]
+    neg = [(c.to(model.device, model.dtype), s) for c, s in _context(negative, "negative", width)]
     if len(pos) == 1 and len(neg) == 1:
         return CFGDenoiser(inner, pos[0][0], neg[0][0], cfg)
 
@@ -104,6 +111,29 @@ def _denoiser(model: SDModel, positive: Conditioning, negative: Conditioning, cf
         return uncond + (cond - uncond) * cfg
 
     return guided
+
+
+def _latent_mask(mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """A noise mask at the latent's size (bilinear), on every channel and every image of the batch."""
+    m = mask.reshape(-1, 1, mask.shape[-2], mask.shape[-1]).float()
+    m = torch.nn.functional.interpolate(m, size=(shape[2], shape[3]), mode="bilinear")
+    m = m.expand(-1, shape[1], -1, -1)
+    repeats = -(-shape[0] // m.shape[0])  # ceil: a shorter mask batch repeats, as ComfyUI's does
+    return m.repeat(repeats, 1, 1, 1)[: shape[0]]
+
+
+class _Inpaint:
+    """Outside the mask the sample is held at the input latent noised to the current sigma, and the estimate at
+    the input latent, so only the masked region is generated."""
+
+    def __init__(self, inner: Any, regenerate: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor) -> None:
+        self.inner, self.regenerate, self.keep, self.x0, self.noise = inner, regenerate, 1 - regenerate, x0, noise
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        s = sigma.reshape(-1, 1, 1, 1).to(x.dtype)
+        x = x * self.regenerate + (self.x0 + self.noise * s) * self.keep
+        out: torch.Tensor = self.inner(x, sigma)
+        return out * self.regenerate + self.x0 * self.keep
 
 
 def common_ksampler(
@@ -152,8 +182,16 @@ def common_ksampler(
     full = math.isclose(model.schedule.sigma_max, sigma0, rel_tol=1e-5) or sigma0 > model.schedule.sigma_max
     x = x0 + noise * (math.sqrt(1 + sigma0**2) if full else sigma0)
     denoiser = _denoiser(model, positive, negative, cfg)
+    mask = latent.get("noise_mask")
+    keep: torch.Tensor | None = None
+    if mask is not None:
+        regenerate = _latent_mask(mask, samples.shape).to(model.device, model.dtype)
+        keep = 1 - regenerate
+        denoiser = _Inpaint(denoiser, regenerate, x0.to(model.device, model.dtype), noise.to(model.device, model.dtype))
     options = SamplerOptions(callback=_progress, seed=seed)
     out = sample(sampler_name, denoiser, x.to(model.device, model.dtype), sigmas, options)
+    if keep is not None:
+        out = out * (1 - keep) + x0.to(out.device, out.dtype) * keep
     result = dict(latent)
     result["samples"] = (out.float() / model.latent_scale).cpu()
     return (result,)
