@@ -43,6 +43,10 @@ def test_an_api_prompt_runs_and_its_files_are_listed_and_copied(cli, server, tmp
     assert copied.parent == tmp_path / "copies" and copied.name.startswith("cli_")
     assert copied.read_bytes() == (server.base / "output" / copied.name).read_bytes()
     assert "job completed in" in result.err
+    again = cli("run", str(tmp_path / "save.json"), "--batch", "2", "--json", "--output", str(tmp_path / "twice"))
+    jobs = json.loads(again.out)["jobs"]  # the second job is served from the cache: the same file, copied once
+    assert jobs[0]["files"][0]["copied_to"] == jobs[1]["files"][0]["copied_to"]
+    assert len(list((tmp_path / "twice").iterdir())) == 1
 
 
 def test_a_ui_workflow_batch_counts_seeds_up_and_each_image_carries_its_own(cli, server, tmp_path):

@@ -40,7 +40,10 @@ async def ls(server: Server, args: argparse.Namespace) -> int:
         f"{counts.get('completed', 0)} completed, {counts.get('failed', 0)} failed, "
         f"{counts.get('cancelled', 0)} cancelled"
     )
-    console.print(running_table(body))
+    if body.get("running"):
+        console.print(running_table(body))
+    else:
+        console.print("nothing is running")
     pending = body.get("pending", [])
     if pending:
         table = Table(title="pending", title_justify="left")

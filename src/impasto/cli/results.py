@@ -57,19 +57,35 @@ def _where(item: Mapping[str, Any], folders: Folders | None) -> str:
     return "/".join(part for part in (kind, subfolder, filename) if part)
 
 
-async def copy_files(server: Server, files: list[OutputFile], directory: Path) -> list[OutputFile]:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CommandError(f"cannot create --output {directory}: {exc.strerror or exc}") from None
-    copied = []
-    for file in files:
-        params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        data = await server.download("/view", params)
-        target = _free_name(directory / Path(file.filename).name)
-        target.write_bytes(data)
-        copied.append(OutputFile(file.node, file.filename, file.subfolder, file.type, file.path, copied_to=str(target)))
-    return copied
+class Copier:
+    """Copies a run's files into one folder; a file several jobs name (a cached re-run) is copied once."""
+
+    def __init__(self, server: Server, directory: Path) -> None:
+        self.server = server
+        self.directory = directory
+        self._done: dict[tuple[str, str, str], str] = {}
+
+    async def copy(self, files: list[OutputFile]) -> list[OutputFile]:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"cannot create --output {self.directory}: {exc.strerror or exc}") from None
+        copied = []
+        for file in files:
+            key = (file.type, file.subfolder, file.filename)
+            if key not in self._done:
+                params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
+                data = await self.server.download("/view", params)
+                target = _free_name(self.directory / Path(file.filename).name)
+                try:
+                    target.write_bytes(data)
+                except OSError as exc:
+                    raise CommandError(f"cannot write {target}: {exc.strerror or exc}") from None
+                self._done[key] = str(target)
+            copied.append(
+                OutputFile(file.node, file.filename, file.subfolder, file.type, file.path, copied_to=self._done[key])
+            )
+        return copied
 
 
 def _free_name(path: Path) -> Path:

@@ -25,7 +25,7 @@ from impasto.cli.client import Server, server_url
 from impasto.cli.output import FAILED, INTERRUPTED, OK, USAGE, CommandError, err_console, print_json, validation_lines
 from impasto.cli.plan import Plan, make_plan
 from impasto.cli.progress import RunDisplay
-from impasto.cli.results import OutputFile, copy_files, output_files
+from impasto.cli.results import Copier, OutputFile, output_files
 from impasto.cli.tracking import JobRun, RunStatus, message_prompt_id
 from impasto.cli.workflow_file import WorkflowFile, read_workflow
 from impasto.paths import Folders
@@ -63,6 +63,7 @@ class Run:
         self._tasks: set[asyncio.Task[None]] = set()
         self._main: asyncio.Task[Any] | None = None
         self._display: RunDisplay | None = None
+        self._copier = None if args.output is None else Copier(server, args.output)
 
     async def run(self) -> int:
         object_info = await self.server.call("GET", "/object_info")
@@ -191,8 +192,8 @@ class Run:
         if isinstance(entry.get("outputs"), dict):
             run.outputs.update(entry["outputs"])
         files = output_files(run.outputs, self.folders)
-        if self.args.output is not None and files:
-            files = await copy_files(self.server, files, self.args.output)
+        if self._copier is not None and files:
+            files = await self._copier.copy(files)
         self.files[run.prompt_id] = files
         display.ended(run, [file.copied_to or file.path for file in files])
 
