@@ -134,13 +134,16 @@ def test_an_unreachable_server_is_a_clear_usage_error(cli):
     assert cli("queue", "ls", "--server", "ftp://x", server_flag=False).code == 2
 
 
-def test_queue_ls_does_not_import_torch(server):
+@pytest.mark.parametrize("command", ["queue ls --json", "run {workflow} --quiet", "history --limit 1"])
+def test_the_commands_do_not_import_torch(server, tmp_path, command):
+    workflow = tmp_path / "save.json"
+    workflow.write_text(json.dumps(SAVE))
+    argv = [*command.format(workflow=workflow).split(), "--server", server.url]
     code = (
         "import sys\n"
         "from impasto.cli import main\n"
-        f"code = main(['queue', 'ls', '--json', '--server', '{server.url}'])\n"
+        f"code = main({argv!r})\n"
         "print(code, sorted(m for m in ('torch', 'numpy') if m in sys.modules), file=sys.stderr)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stderr.strip().splitlines()[-1] == "0 []"
-    assert "running" in json.loads(done.stdout)

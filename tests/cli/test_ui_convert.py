@@ -141,3 +141,11 @@ def test_a_reroute_loop_is_refused(object_info):
     links = [[1, 1, 0, 2, 0, "*"], [2, 2, 0, 1, 0, "*"], [3, 1, 0, 3, 0, "IMAGE"]]
     with pytest.raises(UiWorkflowError, match="loop"):
         ui_to_api({"nodes": loop, "links": links}, object_info)
+
+
+def test_schema_1_links_as_objects_give_the_same_prompt(object_info):
+    workflow = load("invert.json")
+    keys = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    workflow["links"] = [dict(zip(keys, link, strict=True)) for link in workflow["links"]]
+    workflow["version"] = 1
+    assert ui_to_api(workflow, object_info).prompt == ui_to_api(load("invert.json"), object_info).prompt
