@@ -215,3 +215,38 @@ def test_progress_after_a_reload_and_from_a_second_browser(page, second_page, ex
     )
     assert b.evaluate("() => window.__sockets") == 1
     assert_no_unexpected_errors(page_log)
+
+
+REFUSED = "net::ERR_CONNECTION_REFUSED"
+
+
+def test_the_sidebar_reconnects_and_resyncs_when_the_server_restarts_under_it(
+    page, expect: Expect, page_log, e2e_server
+):
+    server = e2e_server
+    assert server.request("POST", "/api/impasto/queue/pause")[0] == 200
+    before = queue(server, image(41))
+    open_frontend(page, expect, server.url)
+    open_sidebar(page)
+    expect(page.locator(f"[data-kind=pending][data-job-id='{before}']")).to_be_visible()
+    server.stop()  # the page stays open
+    server.start()
+    after = queue(server, image(42))  # queued while the page was away
+    expect(page.locator(f"[data-kind=pending][data-job-id='{after}']")).to_be_visible()
+    expect(page.get_by_test_id("impasto-queue-paused")).to_be_visible()
+    page.get_by_test_id("impasto-queue-pause").click()  # resume, from the reconnected page
+    history = page.get_by_test_id("impasto-queue-history")
+    for job_id in (before, after):
+        expect(history.locator(f"[data-job-id='{job_id}'] img")).to_have_js_property("naturalWidth", 24)
+    # While the server was down the browser logged its refused requests and sockets, and the frontend's own code (its
+    # /assets/ bundles) its failed fetches; impasto's extension logged nothing, and nothing else went wrong.
+    page_log.console[:] = [e for e in page_log.console if not while_server_was_down(page_log, e)]
+    assert_no_unexpected_errors(page_log)
+
+
+def while_server_was_down(log, entry) -> bool:
+    if entry.type != "error" or not log.is_local(entry.url):
+        return False
+    if REFUSED in entry.text:  # the browser's own report of a refused request or socket
+        return True
+    return "/assets/" in entry.url and ("Failed to fetch" in entry.text or "Network Error" in entry.text)
