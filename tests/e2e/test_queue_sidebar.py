@@ -96,11 +96,30 @@ def test_pending_jobs_live_updates_paused_state_and_right_click_actions(page, ex
     )
     assert pending_ids(page) == [ids[2], ids[0], ids[1]]
 
+    # Right-click the first one: Move to back.
+    page.locator(f"[data-kind=pending][data-job-id='{ids[2]}']").click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Move to back").click()
+    page.wait_for_function(
+        "last => [...document.querySelectorAll('[data-kind=pending]')].sort((a, b) => parseFloat(a.style.top)"
+        " - parseFloat(b.style.top)).at(-1)?.dataset.jobId === last",
+        arg=ids[2],
+    )
+    assert [item[1] for item in e2e_server.request("GET", "/queue")[1]["queue_pending"]] == [ids[0], ids[1], ids[2]]
+    page.get_by_test_id("impasto-queue-menu").wait_for(state="detached")
+    page.locator(f"[data-kind=pending][data-job-id='{ids[2]}']").click(button="right")
+    page.get_by_test_id("impasto-queue-menu").get_by_text("Move to front").click()
+    page.wait_for_function(
+        "first => [...document.querySelectorAll('[data-kind=pending]')].sort((a, b) => parseFloat(a.style.top)"
+        " - parseFloat(b.style.top))[0]?.dataset.jobId === first",
+        arg=ids[2],
+    )
+
     # Right-click the middle one: Delete.
     page.locator(f"[data-kind=pending][data-job-id='{ids[0]}']").click(button="right")
     page.get_by_test_id("impasto-queue-menu").get_by_text("Delete").click()
     expect(page.locator("[data-kind=pending]")).to_have_count(2)
     assert e2e_server.request("GET", f"/api/impasto/jobs/{ids[0]}")[1]["stop_reason"] == "removed"
+    assert all(e2e_server.request("GET", f"/api/impasto/jobs/{i}")[1]["start_time"] is None for i in ids)  # paused
 
     # Resume: both run, and their images show in History.
     pause.click()
