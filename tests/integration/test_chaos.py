@@ -12,7 +12,8 @@ import pytest
 from tests.integration.test_server_process import wait_for
 from tests.support.server_process import ServerProcess
 
-pytestmark = pytest.mark.slow
+# 50 worker respawns, each importing torch afresh: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 JOBS = 200
 KILLS = 50
