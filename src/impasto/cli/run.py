@@ -165,7 +165,7 @@ class Run:
                 entry = await self._history(run.prompt_id)
                 if entry:
                     run.end_from_history(entry)
-                elif run.status is RunStatus.PENDING and not await self._still_queued(run):
+                elif run.status is RunStatus.PENDING and await self._removed(run):
                     run.removed()
                 display.update(run)
             if run.status.done:
@@ -176,13 +176,17 @@ class Run:
         entry = body.get(prompt_id) if status == 200 and isinstance(body, dict) else None
         return entry if isinstance(entry, dict) else {}
 
-    async def _still_queued(self, run: JobRun) -> bool:
+    async def _removed(self, run: JobRun) -> bool:
+        """Whether a job that never started left the queue (deleted or cancelled) rather than ran unseen."""
         if self.impasto:
             status, body = await self.server.request("GET", f"/api/impasto/jobs/{run.prompt_id}")
-            return status == 200 and isinstance(body, dict) and body.get("status") in ("pending", "in_progress")
+            if status == 404:
+                return True
+            return isinstance(body, dict) and body.get("stop_reason") == "removed"
         status, body = await self.server.request("GET", "/queue")
         items = [*body.get("queue_running", []), *body.get("queue_pending", [])] if isinstance(body, dict) else []
-        return any(isinstance(i, list) and len(i) > 1 and i[1] == run.prompt_id for i in items)
+        queued = any(isinstance(i, list) and len(i) > 1 and i[1] == run.prompt_id for i in items)
+        return not queued and not await self._history(run.prompt_id)  # not ended in between either
 
     async def _report(self, run: JobRun, display: RunDisplay) -> None:
         if run.reported:
