@@ -11,6 +11,7 @@ from impasto.nodes.sd.ksampler import KSampler, KSamplerAdvanced
 from impasto.nodes.sd.latent import EmptyLatentImage, VAEDecode, VAEEncode
 from impasto.nodes.sd.latent_ops import LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask
 from impasto.nodes.sd.loaders import CheckpointLoaderSimple, CLIPLoader, UNETLoader, VAELoader
+from impasto.nodes.sd.lora import LoraLoader, LoraLoaderModelOnly
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "KSampler": KSampler,
@@ -28,6 +29,8 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "VAELoader": VAELoader,
     "CLIPLoader": CLIPLoader,
     "UNETLoader": UNETLoader,
+    "LoraLoader": LoraLoader,
+    "LoraLoaderModelOnly": LoraLoaderModelOnly,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
@@ -46,6 +49,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "VAELoader": "Load VAE",
     "CLIPLoader": "Load CLIP",
     "UNETLoader": "Load Diffusion Model",
+    "LoraLoader": "Load LoRA",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
