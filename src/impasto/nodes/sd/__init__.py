@@ -12,6 +12,7 @@ from impasto.nodes.sd.latent import EmptyLatentImage, VAEDecode, VAEEncode
 from impasto.nodes.sd.latent_ops import LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask
 from impasto.nodes.sd.loaders import CheckpointLoaderSimple, CLIPLoader, UNETLoader, VAELoader
 from impasto.nodes.sd.lora import LoraLoader, LoraLoaderModelOnly
+from impasto.nodes.sd.tiled import VAEDecodeTiled, VAEEncodeTiled
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {
     "KSampler": KSampler,
@@ -31,6 +32,8 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "UNETLoader": UNETLoader,
     "LoraLoader": LoraLoader,
     "LoraLoaderModelOnly": LoraLoaderModelOnly,
+    "VAEDecodeTiled": VAEDecodeTiled,
+    "VAEEncodeTiled": VAEEncodeTiled,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
@@ -50,6 +53,8 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "CLIPLoader": "Load CLIP",
     "UNETLoader": "Load Diffusion Model",
     "LoraLoader": "Load LoRA",
+    "VAEDecodeTiled": "VAE Decode (Tiled)",
+    "VAEEncodeTiled": "VAE Encode (Tiled)",
 }
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
