@@ -6,7 +6,7 @@ without them, and workers import torch when a node first runs.
 
 from __future__ import annotations
 
-from impasto.nodes.sd.conditioning import CLIPSetLastLayer, CLIPTextEncode, ConditioningCombine
+from impasto.nodes.sd.conditioning import CLIPSetLastLayer, CLIPTextEncode, ConditioningCombine, ConditioningSetArea
 from impasto.nodes.sd.ksampler import KSampler, KSamplerAdvanced
 from impasto.nodes.sd.latent import EmptyLatentImage, VAEDecode, VAEEncode
 from impasto.nodes.sd.latent_ops import LatentUpscale, LatentUpscaleBy, SetLatentNoiseMask
@@ -27,6 +27,7 @@ NODE_CLASS_MAPPINGS: dict[str, type] = {
     "LatentUpscaleBy": LatentUpscaleBy,
     "SetLatentNoiseMask": SetLatentNoiseMask,
     "ConditioningCombine": ConditioningCombine,
+    "ConditioningSetArea": ConditioningSetArea,
     "VAELoader": VAELoader,
     "CLIPLoader": CLIPLoader,
     "UNETLoader": UNETLoader,
@@ -49,6 +50,7 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {
     "LatentUpscaleBy": "Upscale Latent By",
     "SetLatentNoiseMask": "Set Latent Noise Mask",
     "ConditioningCombine": "Conditioning (Combine)",
+    "ConditioningSetArea": "Conditioning (Set Area)",
     "VAELoader": "Load VAE",
     "CLIPLoader": "Load CLIP",
     "UNETLoader": "Load Diffusion Model",

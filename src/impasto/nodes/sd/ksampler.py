@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from impasto.engine.context import active_run, check_interrupt, current_node
 from impasto.nodes._lazy import lazy_module
+from impasto.nodes.sd.guidance import build_denoiser
 from impasto.nodes.sd.latent import Latent
 from impasto.nodes.sd.objects import Conditioning, SDModel
 
@@ -67,50 +68,6 @@ def _progress(step: Step) -> None:
         run.report_progress(node.node_id, step.index + 1, step.total)
     else:
         check_interrupt()
-
-
-def _context(conditioning: Conditioning, name: str, width: int) -> list[tuple[torch.Tensor, float]]:
-    if not conditioning:
-        raise ValueError(f"the {name} conditioning is empty")
-    for entry in conditioning:
-        if entry[0].dim() != 3 or entry[0].shape[-1] != width:
-            raise ValueError(
-                f"the {name} conditioning has shape {tuple(entry[0].shape)}, the model attends to width {width} "
-                "(is the text encoder from another model family?)"
-            )
-    return [(entry[0], float(entry[1].get("strength", 1.0))) for entry in conditioning]
-
-
-def _denoiser(model: SDModel, positive: Conditioning, negative: Conditioning, cfg: float) -> Any:
-    from impasto.samplers.denoiser import CFGDenoiser, EpsDenoiser
-
-    def eps(x_in: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = model.unet(x_in, t, context)
-        return out
-
-    inner = EpsDenoiser(eps, model.schedule)
-    width = model.unet.config.context_dim
-    pos = [(c.to(model.device, model.dtype), s) for c, s in _context(positive, "positive", width)]
-    neg = [(c.to(model.device, model.dtype), s) for c, s in _context(negative, "negative", width)]
-    if len(pos) == 1 and len(neg) == 1:
-        return CFGDenoiser(inner, pos[0][0], neg[0][0], cfg)
-
-    def mean(x: torch.Tensor, sigma: torch.Tensor, entries: list[tuple[torch.Tensor, float]]) -> torch.Tensor:
-        # Several entries (ConditioningCombine): their estimates averaged by strength.
-        total = sum(s for _, s in entries) or 1.0
-        return (
-            sum((inner(x, sigma, c.expand(x.shape[0], *c.shape[1:])) * s for c, s in entries), torch.zeros_like(x))
-            / total
-        )
-
-    def guided(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        cond = mean(x, sigma, pos)
-        if cfg == 1.0:
-            return cond
-        uncond = mean(x, sigma, neg)
-        return uncond + (cond - uncond) * cfg
-
-    return guided
 
 
 def _latent_mask(mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -181,7 +138,7 @@ def common_ksampler(
     # the model's own scaling; a partial denoise adds noise * sigma to the image's latent.
     full = math.isclose(model.schedule.sigma_max, sigma0, rel_tol=1e-5) or sigma0 > model.schedule.sigma_max
     x = x0 + noise * (math.sqrt(1 + sigma0**2) if full else sigma0)
-    denoiser = _denoiser(model, positive, negative, cfg)
+    denoiser = build_denoiser(model, positive, negative, cfg)
     mask = latent.get("noise_mask")
     keep: torch.Tensor | None = None
     if mask is not None:
