@@ -75,11 +75,17 @@ def test_the_default_workflow_gives_a_png_and_the_same_seed_the_same_pixels(serv
     assert results[0][1] != results[2][1]
 
 
-def test_an_unknown_sampler_is_a_validation_error(server):
-    prompt = default_workflow("tiny.safetensors", sampler="euler_magic")
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [({"sampler_name": "euler_magic"}, "value_not_in_list"), ({"steps": 0}, "value_smaller_than_min")],
+    ids=["unknown-sampler", "zero-steps"],
+)
+def test_bad_sampler_inputs_are_validation_errors(server, change, error):
+    prompt = default_workflow("tiny.safetensors")
+    prompt["3"]["inputs"].update(change)
     status, answer = server.request("POST", "/prompt", {"prompt": prompt})
     assert status == 400
-    assert answer["node_errors"]["3"]["errors"][0]["type"] == "value_not_in_list"
+    assert answer["node_errors"]["3"]["errors"][0]["type"] == error
 
 
 def test_an_interrupt_during_sampling_stops_the_job_in_the_same_worker(server):
