@@ -139,11 +139,11 @@ def test_a_cancel_during_sampling_stops_at_that_step(folders, sd_harness, monkey
     seen: list[int] = []
     original = ksampler._progress
 
-    def cancel_at_the_second_step(step):
+    def cancel_at_the_second_step(step, *previews):
         seen.append(step.index)
         if step.index == 1:
             token.cancel()  # as the worker does when the server asks
-        original(step)
+        original(step, *previews)
 
     monkeypatch.setattr(ksampler, "_progress", cancel_at_the_second_step)
     run = sd_harness.run(default_workflow("tiny.safetensors", steps=50), token=token)

@@ -15,6 +15,7 @@ from impasto.nodes._lazy import lazy_module
 from impasto.nodes.sd.guidance import build_denoiser
 from impasto.nodes.sd.latent import Latent
 from impasto.nodes.sd.objects import Conditioning, SDModel
+from impasto.nodes.sd.previews import PreviewThrottle
 
 if TYPE_CHECKING:
     import torch
@@ -61,11 +62,12 @@ def prepare_noise(shape: torch.Size, seed: int, batch_index: list[int] | None = 
     return torch.cat([drawn[i] for i in batch_index])
 
 
-def _progress(step: Step) -> None:
-    """Each step: progress to the job (an interrupt point), or a plain interrupt check outside a job."""
+def _progress(step: Step, previews: PreviewThrottle | None = None) -> None:
+    """Each step: progress (and maybe a preview) to the job, an interrupt point; outside a job, a plain check."""
     node, run = current_node(), active_run()
     if node is not None and run is not None:
-        run.report_progress(node.node_id, step.index + 1, step.total)
+        preview = previews.frame(step) if previews is not None else None
+        run.report_progress(node.node_id, step.index + 1, step.total, preview)
     else:
         check_interrupt()
 
@@ -145,7 +147,8 @@ def common_ksampler(
         regenerate = _latent_mask(mask, samples.shape).to(model.device, model.dtype)
         keep = 1 - regenerate
         denoiser = _Inpaint(denoiser, regenerate, x0.to(model.device, model.dtype), noise.to(model.device, model.dtype))
-    options = SamplerOptions(callback=_progress, seed=seed)
+    previews = PreviewThrottle(model.previewer, model.latent_scale) if model.previewer is not None else None
+    options = SamplerOptions(callback=lambda step: _progress(step, previews), seed=seed)
     out = sample(sampler_name, denoiser, x.to(model.device, model.dtype), sigmas, options)
     if keep is not None:
         out = out * (1 - keep) + x0.to(out.device, out.dtype) * keep

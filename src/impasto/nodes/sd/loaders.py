@@ -18,6 +18,7 @@ from impasto import paths
 from impasto.engine.context import check_interrupt
 from impasto.nodes._lazy import lazy_module
 from impasto.nodes.sd.objects import SDClip, SDModel, SDVae
+from impasto.nodes.sd.previews import LatentPreviewer
 from impasto.nodes.settings import current
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def load_checkpoint_file(path: Path) -> tuple[SDModel, SDClip, SDVae]:
 
         models = load_sd1(path, dtype=dtype, device=device)
         return (
-            SDModel(models.unet, DiscreteSchedule(), device, dtype),
+            SDModel(models.unet, DiscreteSchedule(), device, dtype, previewer=LatentPreviewer(models.vae)),
             SDClip(models.clip, device),
             SDVae(models.vae, device),
         )

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from impasto.models.clip import CLIPTextModel
     from impasto.models.unet import UNetModel
     from impasto.models.vae import AutoencoderKL
+    from impasto.nodes.sd.previews import LatentPreviewer
     from impasto.samplers.discrete import DiscreteSchedule
 
 SD1_LATENT_SCALE = 0.18215  # the KL autoencoder's latents are scaled by this before the UNet sees them
@@ -32,6 +33,7 @@ class SDModel:
     device: torch.device
     dtype: torch.dtype
     latent_scale: float = SD1_LATENT_SCALE
+    previewer: LatentPreviewer | None = None  # None: no previews (a UNet loaded without its autoencoder)
 
 
 @dataclass(frozen=True)
