@@ -35,6 +35,9 @@ class InProcessNodeHost:
     def routes(self) -> None:
         return None
 
+    def web_directories(self) -> dict[str, str]:
+        return {}
+
     def close(self) -> None:
         pass
 

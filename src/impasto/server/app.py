@@ -29,6 +29,7 @@ from impasto.server.keys import (
     HUB,
     IDEMPOTENCY,
     NODE_HOST,
+    PACK_DIRS_KNOWN,
     PACK_ROUTES,
     REPEATS,
     SETTINGS,
@@ -102,6 +103,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
     app[REPEATS] = Repeats(store, app[DISPATCHER], hub, app[CATALOG], node_host)
     app[DEVICES] = [cpu_device()]
     app[EXTENSION_DIRS] = _extension_dirs()
+    app[PACK_DIRS_KNOWN] = asyncio.Event()
     for module in API_MODULES:
         module.setup(app)
     frontend.setup(app)
@@ -131,6 +133,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             await catalog.refresh()
         except Exception as exc:  # the node host failed to start: /object_info answers 503 until it does
             log.error("the node host did not answer: %s", exc)
+        await system.add_pack_extensions(app, app[NODE_HOST])
 
     dispatcher.start()
     await app[REPEATS].start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +23,7 @@ SETTINGS = web.AppKey("settings", Settings)
 DEVICES = web.AppKey("devices", list[dict[str, Any]])
 # URL paths of frontend extension scripts (/extensions/<pack>/<file>.js) and the folders they are served from.
 EXTENSION_DIRS = web.AppKey("extension_dirs", dict[str, Any])
+PACK_DIRS_KNOWN = web.AppKey("pack_dirs_known", asyncio.Event)  # set once the packs' folders are in EXTENSION_DIRS
 STORE = web.AppKey("store", JobStore)
 HUB = web.AppKey("hub", Hub)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)

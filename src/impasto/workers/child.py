@@ -47,6 +47,7 @@ from impasto.workers.messages import (
     RunJob,
     Stop,
     ValidateRequest,
+    WebDirectoriesRequest,
     WorkerReady,
 )
 from impasto.workers.messages import send as send_message
@@ -86,18 +87,24 @@ def configure_nodes(settings: Settings) -> None:
 
 def node_registry(settings: Settings) -> NodeRegistry:
     """The built-in nodes plus the custom-node packs of the configured folders."""
+    return _load_nodes(settings)[0]
+
+
+def _load_nodes(settings: Settings) -> tuple[NodeRegistry, dict[str, str]]:
+    """The node registry, and the WEB_DIRECTORY folder of each loaded pack that has one, by pack name."""
     from impasto.compat import runtime
     from impasto.compat.loader import load_custom_nodes
 
     runtime.configure(runtime.CompatSettings(cpu=settings.cpu, preview_size=settings.preview_size))
     registry = core_registry()
-    load_custom_nodes(
+    packs = load_custom_nodes(
         settings.folders.custom_nodes,
         registry,
         disable_all=settings.disable_all_custom_nodes,
         whitelist=settings.whitelist_custom_nodes,
     )
-    return registry
+    web = {pack.name: str(pack.web_directory) for pack in packs if pack.error is None and pack.web_directory}
+    return registry, web
 
 
 class EmbeddedRunner:
@@ -355,7 +362,7 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
     die_with_parent()
     logging.basicConfig(level=settings.verbose, format="%(levelname)s node-host %(name)s: %(message)s")
     configure_nodes(settings)
-    registry = node_registry(settings)
+    registry, web_directories = _load_nodes(settings)
     hook = local_validate_hook(registry)
     routes = _serve_pack_routes(settings)
     while True:
@@ -368,6 +375,8 @@ def nodehost_main(conn: Connection, settings: Settings) -> None:
                 reply = HostReply(True, registry.catalog_entries())
             elif isinstance(request, RoutesRequest):
                 reply = HostReply(True, routes)
+            elif isinstance(request, WebDirectoriesRequest):
+                reply = HostReply(True, web_directories)
             elif isinstance(request, ValidateRequest):
                 reply = HostReply(True, list(hook(ValidateCall(request.class_type, request.node_id, request.kwargs))))
             else:

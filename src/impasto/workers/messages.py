@@ -142,6 +142,11 @@ class RoutesRequest:
 
 
 @_message
+class WebDirectoriesRequest:
+    """The packs' frontend extension folders (WEB_DIRECTORY): {pack name: absolute folder}."""
+
+
+@_message
 class CustomRoutes:
     socket_path: str
     routes: list[tuple[str, str]]  # (method, path)

@@ -18,7 +18,14 @@ from impasto.config import Settings
 from impasto.graph.catalog import CatalogEntryJson
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidateResult
 from impasto.workers._entry import run_node_host
-from impasto.workers.messages import CatalogRequest, CustomRoutes, HostReply, RoutesRequest, ValidateRequest
+from impasto.workers.messages import (
+    CatalogRequest,
+    CustomRoutes,
+    HostReply,
+    RoutesRequest,
+    ValidateRequest,
+    WebDirectoriesRequest,
+)
 from impasto.workers.messages import send as send_message
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,10 @@ class NodeDefinitions(Protocol):
 
     def routes(self) -> CustomRoutes | None:
         """Where the HTTP routes of node packs are served, and which; None when no pack added any."""
+        ...
+
+    def web_directories(self) -> dict[str, str]:
+        """The frontend extension folder (WEB_DIRECTORY) of each loaded pack that has one, by pack name."""
         ...
 
     def close(self) -> None: ...
@@ -104,6 +115,13 @@ class NodeHost:
             raise NodeHostUnavailable(reply.message)
         routes: CustomRoutes | None = reply.value
         return routes
+
+    def web_directories(self) -> dict[str, str]:
+        reply = self._call(WebDirectoriesRequest())
+        if not reply.ok:
+            raise NodeHostUnavailable(reply.message)
+        folders: dict[str, str] = reply.value
+        return folders
 
     def close(self) -> None:
         with self._lock:

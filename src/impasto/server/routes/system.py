@@ -8,6 +8,7 @@ the extension files at /extensions/<pack>/..., the template files at /api/workfl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import json
 import logging
@@ -24,10 +25,11 @@ from aiohttp import web
 from impasto.config import FRONTEND_VERSION, Settings
 from impasto.protocol.devices import cpu_device
 from impasto.server.errors import error, read_json_object
-from impasto.server.keys import DEVICES, EXTENSION_DIRS, SETTINGS
+from impasto.server.keys import DEVICES, EXTENSION_DIRS, PACK_DIRS_KNOWN, SETTINGS
 from impasto.server.logbuffer import LogBuffer
 from impasto.server.routing import add_routes
 from impasto.server.static import contained_file, within
+from impasto.workers.nodehost import NodeDefinitions
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,26 @@ def _extension_dirs(app: web.Application) -> dict[str, Path]:
     return {pack: Path(directory) for pack, directory in app[EXTENSION_DIRS].items()}
 
 
+PACK_DIRS_WAIT_S = 30.0  # how long /extensions waits, at start-up, for the node host to name the packs' folders
+
+
+async def add_pack_extensions(app: web.Application, host: NodeDefinitions) -> None:
+    """Serves the packs' WEB_DIRECTORY folders as /extensions/<pack>/ (impasto's own wins a clash)."""
+    try:
+        folders = await asyncio.to_thread(host.web_directories)
+    except Exception as exc:  # the node host is down: the packs' extensions are not served
+        log.error("the node host did not name the packs' extension folders: %s", exc)
+        folders = {}
+    finally:
+        app.setdefault(PACK_DIRS_KNOWN, asyncio.Event()).set()
+    dirs = app[EXTENSION_DIRS]
+    for pack, folder in folders.items():
+        if pack in dirs:
+            log.warning("the extension folder of pack %s is not served: the name is taken", pack)
+        else:
+            dirs[pack] = Path(folder)
+
+
 def _scripts(dirs: dict[str, Path]) -> list[str]:
     urls: list[str] = []
     for pack, root in dirs.items():
@@ -154,6 +176,10 @@ def _scripts(dirs: dict[str, Path]) -> list[str]:
 
 @routes.get("/extensions")
 async def extensions(request: web.Request) -> web.Response:
+    known = request.app.get(PACK_DIRS_KNOWN)  # set when the app has a node host that names the packs' folders
+    if known is not None:
+        with contextlib.suppress(TimeoutError):  # a page loaded while the server starts gets every pack's scripts
+            await asyncio.wait_for(known.wait(), PACK_DIRS_WAIT_S)
     return web.json_response(await asyncio.to_thread(_scripts, _extension_dirs(request.app)))
 
 
