@@ -144,12 +144,13 @@ def common_ksampler(
     mask = latent.get("noise_mask")
     keep: torch.Tensor | None = None
     if mask is not None:
-        regenerate = _latent_mask(mask, samples.shape).to(model.device, model.dtype)
+        regenerate = _latent_mask(mask, samples.shape).to(model.device)
         keep = 1 - regenerate
-        denoiser = _Inpaint(denoiser, regenerate, x0.to(model.device, model.dtype), noise.to(model.device, model.dtype))
+        denoiser = _Inpaint(denoiser, regenerate, x0.to(model.device), noise.to(model.device))
     previews = PreviewThrottle(model.previewer, model.latent_scale) if model.previewer is not None else None
     options = SamplerOptions(callback=lambda step: _progress(step, previews), seed=seed)
-    out = sample(sampler_name, denoiser, x.to(model.device, model.dtype), sigmas, options)
+    # The sampler's arithmetic stays in float32 whatever the UNet computes in (it casts its input itself).
+    out = sample(sampler_name, denoiser, x.to(model.device), sigmas, options)
     if keep is not None:
         out = out * (1 - keep) + x0.to(out.device, out.dtype) * keep
     result = dict(latent)
