@@ -1,7 +1,7 @@
 """`python -m bench`: measure a ComfyUI-API server (impasto or ComfyUI) over HTTP and the WebSocket only.
 
     python -m bench --url http://127.0.0.1:8188
-    python -m bench --cmd "python -m impasto --port {port}" --vs "python main.py --port {port}" --json out.json
+    python -m bench --cmd "impasto --data-dir {dir} --port {port}" --vs "python main.py --port {port}" --json out.json
 
 Exit status: 0 when every round ran, 2 for bad arguments or a server that cannot be reached or started,
 3 when a server stopped answering during the run (what was measured is still printed and written), 130 on
@@ -21,7 +21,7 @@ from bench.harness import report
 from bench.harness.context import Plan
 from bench.harness.figures import GROUPS
 from bench.harness.runner import Results, Unreachable, run
-from bench.harness.target import PORT_PLACEHOLDER, TargetSpec
+from bench.harness.target import DIR_PLACEHOLDER, PORT_PLACEHOLDER, TargetSpec
 
 NODES_FILE = Path(__file__).with_name("bench_nodes.py")
 EXIT_BAD_INPUT = 2
@@ -41,7 +41,11 @@ def parser() -> argparse.ArgumentParser:
     parse = _Parser(prog="python -m bench", description=doc.splitlines()[0])
     where = parse.add_mutually_exclusive_group()
     where.add_argument("--url", help="a running server, e.g. http://127.0.0.1:8188")
-    where.add_argument("--cmd", help=f"a command that starts a server on {PORT_PLACEHOLDER} (started each round)")
+    where.add_argument(
+        "--cmd",
+        help=f"a command that starts a server on port {PORT_PLACEHOLDER}, started each round; "
+        f"{DIR_PLACEHOLDER} becomes a new empty directory for each start",
+    )
     parse.add_argument("--vs", metavar="URL_OR_CMD", help="a second server, measured in turn with the first")
     parse.add_argument("--json", type=Path, metavar="FILE", help="write every sample and summary here")
     parse.add_argument("--quick", action="store_true", help="small counts and 3 rounds (what CI runs)")

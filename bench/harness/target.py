@@ -2,7 +2,9 @@
 
 With `--cmd`, every round starts the server afresh on a free port (`{port}` in the command), times start →
 first 200 of GET /object_info, and stops it (SIGTERM to its process group, SIGKILL after a grace) when the
-round is over, so each round starts from the same state and start-up gets one sample per round.
+round is over, so start-up gets one sample per round. `{dir}` in the command becomes a new empty directory
+for each start, removed after the stop: a server that keeps its queue and history on disk (impasto's
+`--data-dir {dir}`) then starts every round as empty as one that keeps them in memory (ComfyUI).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +28,7 @@ from bench.harness import memory
 from bench.harness.client import Api, BenchError, ServerGone
 
 PORT_PLACEHOLDER = "{port}"
+DIR_PLACEHOLDER = "{dir}"
 STOP_GRACE_S = 30.0
 POLL_S = 0.01
 
@@ -61,6 +65,7 @@ class Target:
         self.gone: str | None = None  # why it stopped answering, once it did
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None  # what the command prints, for the message when it fails
+        self._dir: Path | None = None  # this start's {dir}
 
     @property
     def label(self) -> str:
@@ -73,6 +78,9 @@ class Target:
             return None
         port = _free_port()
         command = self.spec.cmd.replace(PORT_PLACEHOLDER, str(port))
+        if DIR_PLACEHOLDER in command:
+            self._dir = Path(tempfile.mkdtemp(prefix=f"bench-{self.label}-"))
+            command = command.replace(DIR_PLACEHOLDER, str(self._dir))
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
         if self._log is None:
@@ -106,16 +114,18 @@ class Target:
 
     async def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
+        if process is not None and process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await asyncio.to_thread(process.wait)
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                await asyncio.to_thread(process.wait)
+        if self._dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._dir, True)
+            self._dir = None
 
     def exited(self) -> str | None:
         """Why a server the harness started is no longer running, or None."""

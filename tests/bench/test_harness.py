@@ -3,6 +3,7 @@ ways a run goes wrong (nothing listening, a node missing, the server killed mid-
 
 from __future__ import annotations
 
+import io
 import json
 import shlex
 import signal
@@ -11,8 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from bench.harness import cli
+from bench.harness import cli, report
+from bench.harness.context import Plan
 from bench.harness.figures import catalog
+from bench.harness.runner import Results
+from bench.harness.target import TargetSpec
 
 from tests.support import stop_nodes
 from tests.support.server_process import ServerProcess, free_port
@@ -45,10 +49,14 @@ def assert_sane(result: dict, rounds: int, where: object = "") -> None:
 def test_quick_run_of_a_started_impasto_produces_every_figure(tmp_path):
     base = tmp_path / "base"
     stop_nodes.install(base)
-    command = f"{shlex.quote(sys.executable)} -m impasto --base-directory {base} --port {{port}} --interrupt-grace 1"
+    command = (
+        f"{shlex.quote(sys.executable)} -m impasto --base-directory {base} --data-dir {{dir}} --port {{port}}"
+        " --interrupt-grace 1"
+    )
     out = tmp_path / "results.json"
     done = harness("--quick", "--cmd", command, "--json", str(out))
     assert done.returncode == 0, done.stderr
+    assert not (base / "user" / "impasto" / "queue.db").exists()  # each start kept its store in a fresh {dir}
     data = json.loads(out.read_text())
     assert data["complete"] and data["rounds_done"] == 3 and data["servers"][0]["gone"] is None
     figures = figures_of(out)
@@ -182,3 +190,31 @@ def test_a_server_killed_mid_run_ends_with_3_and_keeps_what_was_measured(tmp_pat
     assert "stopped answering during" in figures["interrupt_progress"]["results"]["A"]["skipped"]
     assert json.loads(out.read_text())["complete"] is False
     assert "distinct tiny prompt: POST → executing null" in stdout
+
+
+def test_the_harness_imports_nothing_of_impasto():
+    """It has to measure ComfyUI with the same code, so it may speak only the public API."""
+    code = "import sys, bench.harness.cli; print(sorted(m for m in sys.modules if m.split('.')[0] == 'impasto'))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_without_rich_the_table_is_plain_text(monkeypatch):
+    for name in ("rich", "rich.console", "rich.table"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import rich...` now raises ImportError
+    plan = Plan.quick(frozenset({"roundtrip", "startup"}))
+    results = Results.empty(plan, [TargetSpec("A", url="http://a"), TargetSpec("B", cmd="serve {port}")])
+    results.outcomes["A"]["roundtrip"].samples.extend([4.0, 2.0, 9.0])
+    results.outcomes["B"]["roundtrip"].samples.extend([8.0, 8.0])
+    results.outcomes["A"]["startup"].skip("the server was already running (--url)")
+    results.outcomes["B"]["startup"].samples.append(1.5)
+    stream = io.StringIO()
+    report.print_table(results, stream)
+    lines = stream.getvalue().splitlines()
+    assert "│" not in stream.getvalue()  # no rich box drawing
+    assert lines[1].split() == ["figure", "unit", "A:", "median", "(min-max)", "B:", "median", "(min-max)", "A/B"]
+    row = next(line for line in lines if line.startswith("distinct tiny prompt"))
+    assert row.split()[-6:] == ["ms", "4.00", "(2.00-9.00)", "8.00", "(8.00-8.00)", "0.50"]
+    assert "A startup skipped: the server was already running (--url)" in lines
+    assert "B = --cmd serve {port}" in lines
+    assert report.as_json(results)["figures"][1]["ratio"] == 0.5
