@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -67,6 +68,41 @@ def test_force_stop_kills_at_once_and_the_next_job_runs(server):
     assert entry is not None and [m[0] for m in entry["status"]["messages"]][-1] == "execution_interrupted"
     assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
     assert server.request("POST", f"/api/impasto/jobs/{stuck}/force-stop")[1]["result"] == "already_finished"
+
+
+def test_a_force_stop_racing_the_jobs_own_end_answers_and_records_it(server):
+    # The clear interrupts the job cooperatively; the force stop that follows at once can find its worker
+    # already done with it. It must answer, and the job must end, every time.
+    for attempt in range(12):
+        job = submit(server, {"1": {"class_type": "TenMsProgress", "inputs": {"steps": 100000}}})
+        wait_for(lambda job=job: running(server, job))
+        clear = threading.Thread(
+            target=server.request, args=("POST", "/api/impasto/queue/clear", {"include_running": True})
+        )
+        clear.start()
+        time.sleep(attempt * 0.002)  # sweep the moment the force stop arrives across the job's own end
+        status, body = server.request("POST", f"/api/impasto/jobs/{job}/force-stop", timeout=20)
+        clear.join()
+        assert status == 200 and body["result"] in ("stopped", "already_finished")
+        assert server.request("GET", f"/api/jobs/{job}")[1]["status"] == "cancelled"
+    after = submit(server, SAVE)
+    assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
+
+
+def test_free_empties_an_idle_workers_cache_at_once(server):
+    prompt = json.loads(json.dumps(SAVE))
+    prompt["1"]["inputs"]["color"] = 0x123456  # a prompt no other test ran
+
+    def executed(prompt_id):
+        entry = wait_for(lambda: finished(server, prompt_id), timeout=60)
+        cached = dict(entry["status"]["messages"])["execution_cached"]["nodes"]
+        return sorted(set(prompt) - set(cached))
+
+    assert executed(submit(server, prompt)) == ["1", "2"]
+    assert executed(submit(server, prompt)) == []  # an identical run: all cached
+    assert server.request("POST", "/free", {"free_memory": True, "unload_models": True})[0] == 200
+    time.sleep(0.5)  # the worker is idle: it frees now, not after its next job
+    assert executed(submit(server, prompt)) == ["1", "2"]
 
 
 @pytest.mark.parametrize("how", ["exit", "segfault"])

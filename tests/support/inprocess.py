@@ -93,9 +93,11 @@ class ThreadExecutor:
         if self._job == job_id:
             self._job = None
 
-    def interrupt(self, job_id: str, *, force: bool = False) -> None:
+    def interrupt(self, job_id: str, *, force: bool = False) -> bool:
         if self._job == job_id and self._token is not None:
             self._token.cancel()
+            return True
+        return False
 
     def free(self, *, unload_models: bool, free_memory: bool) -> None:
         self.freed.append((unload_models, free_memory))

@@ -132,9 +132,9 @@ class Dispatcher:
         track = self._running.get(job_id)
         if track is None:
             return False
-        self._kill(job_id, "force_stopped")
+        killed = self._kill(job_id, "force_stopped")
         await asyncio.shield(track.ended)
-        return True
+        return killed
 
     async def wait_finished(self, job_id: str, timeout: float) -> None:
         """Until the running job is recorded as terminal, or the timeout passes."""
@@ -143,13 +143,18 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(track.ended), timeout)
 
-    def _kill(self, job_id: str, reason: str) -> None:
+    def _kill(self, job_id: str, reason: str) -> bool:
+        """Kills the running job's worker; whether this call did (False: not running, or already killed, or its
+        worker already reported the end, which then records the job as usual)."""
         track = self._running.get(job_id)
         if track is None or track.stop_reason is not None:
-            return
+            return False
         log.warning("prompt %s: stopping its worker (%s)", job_id, reason)
         track.stop_reason = reason
-        self.executor.interrupt(job_id, force=True)
+        if self.executor.interrupt(job_id, force=True):
+            return True
+        track.stop_reason = None  # the job's end is already on its way: nothing to kill, nothing to drop
+        return False
 
     async def enqueue(
         self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
@@ -307,8 +312,10 @@ class Dispatcher:
             if track is None or track.stop_reason is None:  # nothing more of a job being killed is delivered
                 self.hub.send_custom(item.event, item.data, item.sid)
         elif isinstance(item, JobFinished):
+            # Recorded even when the server has just killed its worker: the job ended before the kill landed,
+            # and the worker's exit then names no job, so this report is the only one that ends it.
             track = self._running.get(item.job_id)
-            if track is None or track.stop_reason is not None:
+            if track is None:
                 return
             state = _FINAL_STATES.get(item.status, JobState.FAILED)
             reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}

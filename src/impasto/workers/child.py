@@ -200,7 +200,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             send_message(conn, message)
 
     _relay_client_messages(send)
-    jobs: queue.Queue[JobSpec | None] = queue.Queue()
+    jobs: queue.Queue[JobSpec | FreeMemory | None] = queue.Queue()  # in order: a /free waits for the running job
     state = _WorkerState()
 
     def control() -> None:
@@ -215,7 +215,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             elif isinstance(message, CancelJob):
                 state.cancel(message.job_id)
             elif isinstance(message, FreeMemory):
-                state.free_requested = message
+                jobs.put(message)
             elif isinstance(message, Stop):
                 jobs.put(None)
                 return
@@ -243,6 +243,9 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
             return
+        if isinstance(spec, FreeMemory):
+            _free(runner, spec)
+            continue
         token = state.begin(spec.job_id)
         if token.requested:
             # Cancelled between its claim and its start: treated like a removed pending job (no run events).
@@ -285,9 +288,16 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             send(list(pending))
             pending.clear()
         send(replace(finished, rss_bytes=resident_bytes()))
-        free = state.take_free()
-        if free is not None and free.free_memory:
-            runner.engine.free_memory()
+
+
+def _free(runner: EmbeddedRunner, free: FreeMemory) -> None:
+    """`POST /free`: drop cached outputs and node instances, and the loaded model files."""
+    if free.free_memory:
+        runner.engine.free_memory()
+    if free.unload_models:
+        from impasto.nodes.sd.loaders import free_models
+
+        free_models()
 
 
 def _relay_client_messages(send: Callable[[object], None]) -> None:
@@ -315,7 +325,6 @@ class _WorkerState:
         self._job_id: str | None = None
         self._token: CancelToken | None = None
         self._early: set[str] = set()
-        self.free_requested: FreeMemory | None = None
 
     def begin(self, job_id: str) -> CancelToken:
         token = CancelToken()
@@ -336,10 +345,6 @@ class _WorkerState:
                 self._token.cancel()
             else:
                 self._early.add(job_id)
-
-    def take_free(self) -> FreeMemory | None:
-        free, self.free_requested = self.free_requested, None
-        return free
 
 
 def _serve_pack_routes(settings: Settings) -> CustomRoutes | None:

@@ -31,8 +31,12 @@ class Executor(Protocol):
         """Hand a job to an idle worker (one of `idle_workers`)."""
         ...
 
-    def interrupt(self, job_id: str, *, force: bool = False) -> None:
-        """Set the job's cancellation token in its worker (force: kill the worker; next issue)."""
+    def interrupt(self, job_id: str, *, force: bool = False) -> bool:
+        """Set the job's cancellation token in its worker (force: kill the worker).
+
+        Returns whether a worker was running the job. False means its worker already reported the job's end
+        (or its death), which is on its way to the caller as a message.
+        """
         ...
 
     def free(self, *, unload_models: bool, free_memory: bool) -> None:

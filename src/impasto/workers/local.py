@@ -187,10 +187,12 @@ class LocalProcessExecutor:
         worker.job_id = job.job_id
         worker.send(RunJob(job))
 
-    def interrupt(self, job_id: str, *, force: bool = False) -> None:
+    def interrupt(self, job_id: str, *, force: bool = False) -> bool:
+        found = False
         for worker in self._workers.values():
             if worker.job_id != job_id:
                 continue
+            found = True
             if not force:
                 with contextlib.suppress(OSError):  # a worker that just died is reported by its reader
                     worker.send(CancelJob(job_id))
@@ -199,6 +201,7 @@ class LocalProcessExecutor:
             worker.process.terminate()
             if self._loop is not None:
                 self._loop.call_later(0.5, _kill_if_alive, worker.process)
+        return found
 
     def free(self, *, unload_models: bool, free_memory: bool) -> None:
         for worker in self._workers.values():
