@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/server_bench.py
 	$(BIN)/python bench/instant_bench.py
 	$(BIN)/python bench/sidebar_bench.py
+	$(BIN)/python bench/compat_bench.py
+	$(BIN)/python -m bench.sd_bench
+	$(BIN)/python -m bench.sd_load_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
