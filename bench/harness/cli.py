@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench.harness import report
-from bench.harness.context import Plan
+from bench.harness.context import HoldMode, Plan
 from bench.harness.figures import GROUPS
 from bench.harness.runner import Results, Unreachable, run
 from bench.harness.target import DIR_PLACEHOLDER, PORT_PLACEHOLDER, TargetSpec
@@ -53,8 +53,8 @@ def parser() -> argparse.ArgumentParser:
     parse.add_argument("--only", metavar="GROUPS", help=f"comma list of figure groups: {', '.join(GROUPS)}")
     parse.add_argument(
         "--hold",
-        choices=("auto", "pause", "job"),
-        default="auto",
+        choices=[mode.value for mode in HoldMode],
+        default=HoldMode.AUTO.value,
         help="how the pending-queue figures hold the queue: impasto's pause endpoint, a long job in front, or "
         "pause where the server has it (default)",
     )
@@ -78,7 +78,7 @@ def plan_of(args: argparse.Namespace, parse: argparse.ArgumentParser) -> Plan:
         if args.repeats < 1:
             parse.error("--repeats must be at least 1")
         plan = replace(plan, repeats=args.repeats)
-    return replace(plan, hold=args.hold)
+    return replace(plan, hold=HoldMode(args.hold))
 
 
 def specs_of(args: argparse.Namespace, parse: argparse.ArgumentParser) -> list[TargetSpec]:

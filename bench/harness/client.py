@@ -177,7 +177,7 @@ class Socket:
                 if self._closing:
                     waiter.cancel()
                 else:
-                    waiter.set_exception(ServerGone(reason))
+                    _fail_quietly(waiter, ServerGone(reason))
         self._waiters.clear()
 
     def seen(self, event: str, prompt_id: str) -> bool:
@@ -189,7 +189,7 @@ class Socket:
         if (event, prompt_id) in self._seen:
             future.set_result(self._seen[(event, prompt_id)])
         elif self._reader.done():
-            future.set_exception(ServerGone("the WebSocket is closed"))
+            _fail_quietly(future, ServerGone("the WebSocket is closed"))
         else:
             self._waiters.setdefault((event, prompt_id), future)
             future = self._waiters[(event, prompt_id)]
@@ -210,6 +210,13 @@ class Socket:
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
         self._fail("closed")
+
+
+def _fail_quietly(future: asyncio.Future[float], error: Exception) -> None:
+    """Sets the error, already marked as seen: whoever awaits the future still gets it, and a future nobody
+    awaits any more (the other of two events raced) logs no "exception was never retrieved" at exit."""
+    future.set_exception(error)
+    future.exception()
 
 
 def describe(exc: BaseException) -> str:

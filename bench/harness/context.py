@@ -4,11 +4,20 @@ where the samples go."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from bench.harness.client import Api, Socket
 from bench.harness.figures import Outcome
 from bench.harness.target import Target
 from bench.harness.workloads import Colors
+
+
+class HoldMode(StrEnum):
+    """How the pending-queue figures keep their jobs pending."""
+
+    AUTO = "auto"  # the pause endpoint where the server answers it, else a long job in front
+    PAUSE = "pause"  # the pause endpoint only (the figures are skipped without one)
+    JOB = "job"  # a long job in front on every server, so both hold the queue the same way
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +33,7 @@ class Plan:
     fanout_prompts: int  # prompts whose queue updates are fanned out to every client
     busy_seconds: float  # how long the node without progress would run if nothing stopped it
     groups: frozenset[str]  # figure groups to measure
-    hold: str = "auto"  # how the pending queue is held: "pause", "job", or "auto" (pause when the server can)
+    hold: HoldMode = HoldMode.AUTO
 
     @staticmethod
     def full(groups: frozenset[str]) -> Plan:

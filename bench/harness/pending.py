@@ -16,7 +16,7 @@ import contextlib
 from dataclasses import dataclass
 
 from bench.harness.client import BenchError, ServerGone, prompt_id_of
-from bench.harness.context import Round
+from bench.harness.context import HoldMode, Round
 from bench.harness.workloads import FILLER_NODES, PROGRESS_NODES, filler, first_present, long_prompt, missing, names
 
 FILL_CONCURRENCY = 8
@@ -73,11 +73,11 @@ async def pending_latency(round_: Round) -> None:
 
 
 async def _hold(round_: Round) -> Hold | None:
-    if round_.plan.hold != "job":
+    if round_.plan.hold is not HoldMode.JOB:
         answer = await round_.api.request("POST", PAUSE)
         if answer.status == 200:
             return Hold(paused=True)
-        if round_.plan.hold == "pause":
+        if round_.plan.hold is HoldMode.PAUSE:
             raise BenchError(f"--hold pause: POST {PAUSE} answered {answer.status}")
     node = first_present(PROGRESS_NODES, round_.classes)
     if node is None:

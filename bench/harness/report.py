@@ -121,6 +121,7 @@ def as_json(results: Results) -> dict[str, Any]:
             "fanout_prompts": results.plan.fanout_prompts,
             "busy_seconds": results.plan.busy_seconds,
             "groups": sorted(results.plan.groups),
+            "hold": results.plan.hold.value,
         },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "servers": [
