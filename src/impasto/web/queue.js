@@ -106,6 +106,11 @@ async function fetchAll() {
   for (const id of state.live.keys()) if (!active.has(id)) state.live.delete(id);
 }
 
+// One read in flight at a time; changes meanwhile cause one more read, no sooner than REFRESH_GAP_MS after the
+// last one started, and every read is shown: a queue that changes faster than the page reads (a server-side
+// repeat runs a tiny job many times a second) costs a few reads a second and is never left unshown.
+const REFRESH_GAP_MS = 150;
+
 async function refresh() {
   if (inFlight) {
     again = true;
@@ -114,14 +119,17 @@ async function refresh() {
   inFlight = (async () => {
     do {
       again = false;
+      const started = performance.now();
       try {
         await fetchAll();
       } catch (error) {
         console.warn("impasto queue: could not read the queue", error);
       }
+      render();
+      const wait = REFRESH_GAP_MS - (performance.now() - started);
+      if (again && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     } while (again);
     inFlight = null;
-    render();
   })();
   return inFlight;
 }
