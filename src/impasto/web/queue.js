@@ -251,11 +251,13 @@ async function currentRun() {
 
 async function startRepeat() {
   const run = await currentRun();
-  const created = await act("Repeat on server", () =>
-    post("/impasto/repeats", { ...run, client_id: api.clientId ?? api.initialClientId }),
-  );
+  const created = await act("Repeat on server", async () => {
+    const made = await post("/impasto/repeats", { ...run, client_id: api.clientId ?? api.initialClientId });
+    // Known as this tab's repeat at once, so that an edit made while the sidebar re-reads reaches it.
+    if (made?.repeat_id) localStorage.setItem(REPEAT_KEY, made.repeat_id);
+    return made;
+  });
   if (created?.repeat_id) {
-    localStorage.setItem(REPEAT_KEY, created.repeat_id);
     toast("success", "Repeat on server", "Runs go on with this tab closed; Clear pending stops them");
   }
 }
