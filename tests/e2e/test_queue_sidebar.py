@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.e2e import pagekit
 from tests.e2e.test_frontend_smoke import assert_no_unexpected_errors, open_frontend
 from tests.support.server_process import ServerProcess
 
@@ -170,47 +171,6 @@ def test_the_sidebar_rebuilds_after_a_reload(page, expect: Expect, page_log, e2e
     assert_no_unexpected_errors(page_log)
 
 
-def seeded_workflow(control: str) -> dict[str, Any]:
-    """A UI-format workflow: SeededImage (seed 5, its control_after_generate set to `control`) -> SaveImage."""
-    return {
-        "last_node_id": 2,
-        "last_link_id": 1,
-        "nodes": [
-            {
-                "id": 1,
-                "type": "SeededImage",
-                "pos": [50, 100],
-                "size": [315, 82],
-                "flags": {},
-                "order": 0,
-                "mode": 0,
-                "inputs": [],
-                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1], "slot_index": 0}],
-                "properties": {},
-                "widgets_values": [5, control],
-            },
-            {
-                "id": 2,
-                "type": "SaveImage",
-                "pos": [420, 100],
-                "size": [315, 270],
-                "flags": {},
-                "order": 1,
-                "mode": 0,
-                "inputs": [{"name": "images", "type": "IMAGE", "link": 1}],
-                "outputs": [],
-                "properties": {},
-                "widgets_values": ["repeat"],
-            },
-        ],
-        "links": [[1, 1, 0, 2, 0, "IMAGE"]],
-        "groups": [],
-        "config": {},
-        "extra": {},
-        "version": 0.4,
-    }
-
-
 def live_repeats(server: ServerProcess) -> list[dict[str, Any]]:
     repeats = server.request("GET", "/api/impasto/repeats")[1]["repeats"]
     return [r for r in repeats if r["state"] in ("active", "idle")]
@@ -218,7 +178,7 @@ def live_repeats(server: ServerProcess) -> list[dict[str, Any]]:
 
 def test_repeat_on_server_runs_the_graph_goes_idle_and_follows_edits(page, expect: Expect, page_log, e2e_server):
     open_frontend(page, expect, e2e_server.url)
-    page.evaluate("workflow => window.app.loadGraphData(workflow)", seeded_workflow("fixed"))
+    pagekit.load(page, pagekit.seeded(5, "fixed", "repeat"))
     page.evaluate("() => window.app.extensionManager.command.execute('Workspace.ToggleSidebarTab.impasto-queue')")
     page.get_by_test_id("impasto-queue-repeat").click()
     repeats = page.get_by_test_id("impasto-queue-repeats")
@@ -263,7 +223,7 @@ def test_force_stop_from_the_sidebar_ends_a_job_that_never_yields(page, expect: 
 
 def test_load_workflow_from_a_finished_job(page, expect: Expect, page_log, e2e_server):
     open_frontend(page, expect, e2e_server.url)
-    page.evaluate("workflow => window.app.loadGraphData(workflow)", seeded_workflow("fixed"))
+    pagekit.load(page, pagekit.seeded(5, "fixed", "repeat"))
     with page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST") as queued:
         page.get_by_test_id("queue-button").click()
     job_id = queued.value.json()["prompt_id"]

@@ -402,26 +402,42 @@ function renderView(view) {
   renderHistory(view);
 }
 
+// A running row is made once per job and then updated in place: progress arrives many times a second, and a
+// row replaced that often could not be right-clicked.
 function renderRunningInto(view) {
+  const existing = new Map([...view.running.querySelectorAll("[data-kind=running]")].map((r) => [r.dataset.jobId, r]));
   const rows = state.running.map((job) => {
+    const row = existing.get(job.id) ?? runningRow();
+    row.job = job; // what the right-click menu acts on: the latest read
+    row.dataset.jobId = job.id;
+    row.querySelector(".impasto-q-id").textContent = short(job.id);
     const live = state.live.get(job.id);
     const node = live?.node ?? job.node;
     const step = live && live.max ? ` ${live.value}/${live.max}` : "";
     const title = node ? (job.node_titles?.[node.split(".")[0]] ?? `node ${node}`) : "starting";
-    const bar = element("div", { class: "impasto-q-bar" });
-    bar.style.width = live && live.max ? `${(100 * live.value) / live.max}%` : "0%";
-    const row = element(
-      "div",
-      { class: "impasto-q-row impasto-q-run", dataset: { jobId: job.id, kind: "running" } },
-      element("span", { class: "impasto-q-id" }, short(job.id)),
-      element("span", { class: "impasto-q-node" }, `${title}${step}`),
-      element("span", { class: "impasto-q-time" }, seconds(job.start_time ? Date.now() - job.start_time : null)),
-      bar,
-    );
-    row.addEventListener("contextmenu", (event) => menu(event, job, "running"));
+    row.querySelector(".impasto-q-node").textContent = `${title}${step}`;
+    row.querySelector(".impasto-q-time").textContent = seconds(job.start_time ? Date.now() - job.start_time : null);
+    row.querySelector(".impasto-q-bar").style.width = live && live.max ? `${(100 * live.value) / live.max}%` : "0%";
     return row;
   });
-  view.running.replaceChildren(...(rows.length ? rows : [element("div", { class: "impasto-q-empty" }, "Idle")]));
+  const wanted = rows.length ? rows : [element("div", { class: "impasto-q-empty" }, "Idle")];
+  const current = [...view.running.children];
+  if (wanted.length !== current.length || wanted.some((row, i) => row !== current[i])) {
+    view.running.replaceChildren(...wanted);
+  }
+}
+
+function runningRow() {
+  const row = element(
+    "div",
+    { class: "impasto-q-row impasto-q-run", dataset: { kind: "running" } },
+    element("span", { class: "impasto-q-id" }),
+    element("span", { class: "impasto-q-node" }),
+    element("span", { class: "impasto-q-time" }),
+    element("div", { class: "impasto-q-bar" }),
+  );
+  row.addEventListener("contextmenu", (event) => menu(event, row.job, "running"));
+  return row;
 }
 
 function renderRepeats(view) {
