@@ -56,6 +56,8 @@ _dump = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 # finished_seq is set (from 1) exactly when a job enters a history state, and history rows never change state
 # again, so this range both selects history and lets the index jobs_history serve filter and order.
 _HISTORY = "finished_seq > 0"
+# A lookup by id also naming a state writes it `+state`: the unary plus keeps SQLite on the index jobs_id (an id
+# has a row or two) instead of jobs_state, which would walk every row in that state (10,000 tombstones, say).
 _SUMMARY_COLUMNS = (
     "id, number, seq, state, client_id, created_ms, started_ms, ended_ms, worker_id, cancel_requested,"
     " stop_reason, outputs, messages, status_str, workflow_id, version, finished_seq"
@@ -233,7 +235,7 @@ class SqliteJobStore:
     def _fold(db: sqlite3.Connection, seq: int, into: str) -> None:
         """Makes history row `seq` the newest member of the fold group of the history entry `into`."""
         found = db.execute(
-            "SELECT seq, coalesce(fold_group, id) AS grp FROM jobs WHERE id = ? AND state = 'completed' AND seq <> ?"
+            "SELECT seq, coalesce(fold_group, id) AS grp FROM jobs WHERE id = ? AND +state = 'completed' AND seq <> ?"
             " ORDER BY seq DESC LIMIT 1",
             (into, seq),
         ).fetchone()
@@ -266,7 +268,7 @@ class SqliteJobStore:
         ).fetchone()
         # A new history entry replaces every older entry and tombstone of its id (execution.md §11); a new
         # tombstone only older tombstones, so the previous run's history entry stays.
-        replaced = f"({_HISTORY} OR state = 'removed')" if finished_seq is not None else "state = 'removed'"
+        replaced = f"({_HISTORY} OR state = 'removed')" if finished_seq is not None else "+state = 'removed'"
         db.execute(f"DELETE FROM jobs WHERE id = ? AND seq <> ? AND {replaced}", (job_id, seq))
         if result.fold_into is not None and result.state is JobState.COMPLETED:
             self._fold(db, seq, result.fold_into)
@@ -330,7 +332,7 @@ class SqliteJobStore:
         """Insert one pending job inside the caller's transaction."""
         self._check_new(db, job.id)
         # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
-        db.execute("DELETE FROM jobs WHERE id = ? AND state = 'removed'", (job.id,))
+        db.execute("DELETE FROM jobs WHERE id = ? AND +state = 'removed'", (job.id,))
         prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
         row = db.execute(
             "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
@@ -388,7 +390,7 @@ class SqliteJobStore:
     def finish(self, job_id: str, result: JobResult) -> Job | None:
         result = checked_result(result)
         with self._write() as db:
-            row = db.execute("SELECT seq FROM jobs WHERE id = ? AND state = 'in_progress'", (job_id,)).fetchone()
+            row = db.execute("SELECT seq FROM jobs WHERE id = ? AND +state = 'in_progress'", (job_id,)).fetchone()
             return None if row is None else self._finish_row(db, row["seq"], job_id, result)
 
     def cancel(self, job_id: str) -> Cancelled:
@@ -609,7 +611,7 @@ class SqliteJobStore:
             ]
             changes, position = plan_move(order, job_id, to=to, before=before)
             db.executemany(
-                "UPDATE jobs SET number = ?, version = version + 1 WHERE id = ? AND state = 'pending'",
+                "UPDATE jobs SET number = ?, version = version + 1 WHERE id = ? AND +state = 'pending'",
                 [(number, i) for i, number in changes.items()],
             )
             return Moved(MoveOutcome.MOVED, changes.get(job_id, dict(order)[job_id]), position)
