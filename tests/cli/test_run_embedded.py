@@ -12,30 +12,10 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import SAVE, progress, wait_for
+from tests.integration.test_server_process import alive, children_of
 from tests.support import stop_nodes
 
 pytestmark = pytest.mark.slow
-
-
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    """A process that still runs (a zombie left to an init that does not reap is gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def socket_inodes(pid: int) -> set[str]:
