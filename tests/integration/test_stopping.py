@@ -89,6 +89,25 @@ def test_a_force_stop_racing_the_jobs_own_end_answers_and_records_it(server):
     assert wait_for(lambda: finished(server, after), timeout=60)["status"]["status_str"] == "success"
 
 
+def test_a_cancel_racing_a_short_jobs_own_end_answers_what_happened(server):
+    # Each job is cancelled right after its submission, the moment swept across its start and its end: the
+    # answer "cancelled" always means it ended cancelled, "already_finished" that it completed.
+    wait_for(lambda: [w for w in server.request("GET", "/api/impasto/queue")[1]["workers"] if w["state"] == "idle"])
+    for attempt in range(40):
+        prompt = json.loads(json.dumps(SAVE))
+        prompt["1"]["inputs"]["color"] = attempt  # a fresh prompt each time: a real run, not a cached one
+        job = submit(server, prompt)
+        time.sleep(attempt * 0.0004)
+        body = server.request("POST", f"/api/impasto/jobs/{job}/cancel")[1]
+        ended = wait_for(lambda job=job: terminal(server, job))
+        assert (body["result"], ended) in (("cancelled", "cancelled"), ("already_finished", "completed")), body
+
+
+def terminal(server, job_id):
+    status = server.request("GET", f"/api/impasto/jobs/{job_id}")[1]["status"]
+    return None if status in ("pending", "in_progress") else status
+
+
 def test_free_empties_an_idle_workers_cache_at_once(server):
     prompt = json.loads(json.dumps(SAVE))
     prompt["1"]["inputs"]["color"] = 0x123456  # a prompt no other test ran

@@ -21,21 +21,36 @@ class CancelToken:
     raises again. Node code may withdraw only a request it made itself. Thread-safe: the worker's
     control thread sets it while the executing thread checks it; `requested` is a plain attribute
     read, cheap enough for a check on every torch module call.
+
+    A run seals its token as it decides its end (`seal`): a user's cancel then either came first, and the run
+    ends interrupted, or comes after and is refused (`cancel` returns False). So "the cancel was accepted"
+    and "the job ended cancelled" are the same fact, with no moment between them.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._sealed = False
         self._by_user = False
         self._by_node = False
         self.requested = False
         self._callbacks: list[Callable[[], None]] = []
 
-    def cancel(self) -> None:
-        """Request a cancel on behalf of a user (permanent for this job)."""
+    def cancel(self) -> bool:
+        """Request a cancel on behalf of a user (permanent for this job); returns whether the run ends
+        cancelled. After `seal` it changes nothing and answers whether an earlier cancel did."""
         with self._lock:
+            if self._sealed:
+                return self._by_user
             self._by_user = True
             callbacks = self._set()
         self._fire(callbacks)
+        return True
+
+    def seal(self) -> bool:
+        """The run is deciding its end: refuse later cancels; returns whether a user's cancel came first."""
+        with self._lock:
+            self._sealed = True
+            return self._by_user
 
     def request_from_node(self) -> None:
         """Node code asks to stop its own job (`interrupt_current_processing(True)`)."""

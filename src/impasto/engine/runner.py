@@ -172,6 +172,7 @@ class _Run:
         assert execution is not None
         for output in self.request.outputs:
             execution.add_node(output)
+        node_id = next(iter(self.request.outputs), None)  # the node that ran last
         while not execution.is_empty():
             try:
                 node_id = await execution.stage()
@@ -197,6 +198,8 @@ class _Run:
                 execution.complete()
                 self._release_inputs(node_id)
             self.engine.cache.poll()
+        if self.token.seal() and node_id is not None:  # a cancel accepted as the last node ran: cancelled
+            return self._interrupted(node_id)
         self._message(EventType.EXECUTION_SUCCESS, {"prompt_id": self.prompt_id})
         return self._result(RunStatus.SUCCESS)
 
@@ -263,6 +266,8 @@ class _Run:
         current_inputs: dict[str, list[Any]] | list[Any],
         current_outputs: list[str],
     ) -> RunResult:
+        if self.token.seal():  # cancelled before the failure decided the end: the cancel is what happened
+            return self._interrupted(node_id)
         data: ExecutionErrorData = {
             "prompt_id": self.prompt_id,
             "node_id": node_id,

@@ -26,7 +26,7 @@ from impasto.server import scheduling
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
 from impasto.workers.executor import Executor
-from impasto.workers.messages import ClientMessage, JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
+from impasto.workers.messages import CancelAnswer, ClientMessage, JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Dispatcher:
         self.sensitive: dict[str, dict[str, str]] = {}  # job id -> auth values, in memory only
         self._wake = asyncio.Event()
         self._cancel_after_start: set[str] = set()  # cancelled while their claim was in flight
+        self._cancel_outcomes: dict[str, list[asyncio.Future[bool]]] = {}  # job -> callers of `cancel` waiting
         self._running: dict[str, _Track] = {}
         self._reserved: dict[str, int] = {}  # workers with a claim in flight -> the kick count when reserved
         self._heavy = heavy_inputs
@@ -123,9 +124,39 @@ class Dispatcher:
             return
         self.executor.interrupt(job_id)
         if track.grace is None:
-            loop = asyncio.get_running_loop()
-            grace = self.interrupt_grace() if callable(self.interrupt_grace) else self.interrupt_grace
-            track.grace = loop.call_later(grace, self._kill, job_id, "escalated")
+            track.grace = asyncio.get_running_loop().call_later(self._grace(), self._kill, job_id, "escalated")
+
+    async def cancel(self, job_id: str) -> bool:
+        """`interrupt` a job recorded as running, and learn what it did: True once the job is sure to end
+        cancelled (its worker accepted the cancel, or it ended cancelled), False when it ended otherwise first
+        (it finished as the cancel travelled). Waits at most the grace period and a little more; True then,
+        since the worker is being killed."""
+        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._cancel_outcomes.setdefault(job_id, []).append(outcome)
+        try:
+            if job_id not in self._running:
+                # Claimed and not started yet, or ended since the caller read its row: the store knows which.
+                job = await asyncio.to_thread(self.store.get, job_id)
+                if job is None or job.state is not JobState.IN_PROGRESS:
+                    return job is not None and job.state in (JobState.CANCELLED, JobState.REMOVED)
+            self.interrupt(job_id)
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(outcome), self._grace() + 5.0)
+            return True
+        finally:
+            waiting = self._cancel_outcomes.get(job_id, [])
+            if outcome in waiting:
+                waiting.remove(outcome)
+            if not waiting:
+                self._cancel_outcomes.pop(job_id, None)
+
+    def _settle_cancels(self, job_id: str, cancelled: bool) -> None:
+        for outcome in self._cancel_outcomes.pop(job_id, []):
+            if not outcome.done():
+                outcome.set_result(cancelled)
+
+    def _grace(self) -> float:
+        return self.interrupt_grace() if callable(self.interrupt_grace) else self.interrupt_grace
 
     async def force_stop(self, job_id: str) -> bool:
         """Kill the job's worker now; returns once the job is recorded as interrupted (False: not running)."""
@@ -321,6 +352,9 @@ class Dispatcher:
             reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
             reason = reasons.get(state)
             await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, reason)
+        elif isinstance(item, CancelAnswer):
+            if item.accepted:  # the job ends cancelled; a refusal is settled by the job's own end, which follows
+                self._settle_cancels(item.job_id, True)
         elif isinstance(item, WorkerGone):
             self._warm.pop(item.worker_id, None)  # a fresh worker holds nothing
             if item.job_id is not None and item.job_id in self._running:
@@ -428,6 +462,7 @@ class Dispatcher:
         except BaseException:
             self._release(worker_id, None)
             raise
+        self._settle_cancels(job_id, state in (JobState.CANCELLED, JobState.REMOVED))
         track = self._running.pop(job_id, None)
         if track is not None and state is JobState.COMPLETED:
             done = track.job

@@ -32,6 +32,7 @@ from impasto.graph.validate import NodeCodeError, ValidateCall, ValidationResult
 from impasto.protocol.devices import cpu_device
 from impasto.protocol.events import EventType
 from impasto.workers.messages import (
+    CancelAnswer,
     CancelJob,
     CatalogRequest,
     ClientMessage,
@@ -213,7 +214,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             if isinstance(message, RunJob):
                 jobs.put(message.job)
             elif isinstance(message, CancelJob):
-                state.cancel(message.job_id)
+                send(CancelAnswer(message.job_id, state.cancel(message.job_id)))
             elif isinstance(message, FreeMemory):
                 jobs.put(message)
             elif isinstance(message, Stop):
@@ -318,13 +319,16 @@ def _relay_client_messages(send: Callable[[object], None]) -> None:
 
 
 class _WorkerState:
-    """The job running now and the cancels that arrived for jobs not started yet (never lost)."""
+    """The job running now, the jobs that ended lately, and cancels for jobs not started yet (never lost)."""
+
+    ENDED_REMEMBERED = 256
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._job_id: str | None = None
         self._token: CancelToken | None = None
         self._early: set[str] = set()
+        self._ended: dict[str, bool] = {}  # job id -> whether it ended cancelled; oldest first
 
     def begin(self, job_id: str) -> CancelToken:
         token = CancelToken()
@@ -337,14 +341,21 @@ class _WorkerState:
 
     def end(self) -> None:
         with self._lock:
+            if self._job_id is not None and self._token is not None:
+                self._ended[self._job_id] = self._token.seal()
+                if len(self._ended) > self.ENDED_REMEMBERED:
+                    del self._ended[next(iter(self._ended))]
             self._job_id, self._token = None, None
 
-    def cancel(self, job_id: str) -> None:
+    def cancel(self, job_id: str) -> bool:
+        """Whether the job ends cancelled: False when it ended, or decided its end, without this cancel."""
         with self._lock:
             if self._job_id == job_id and self._token is not None:
-                self._token.cancel()
-            else:
-                self._early.add(job_id)
+                return self._token.cancel()
+            if job_id in self._ended:
+                return self._ended[job_id]
+            self._early.add(job_id)  # not started yet
+            return True
 
 
 def _serve_pack_routes(settings: Settings) -> CustomRoutes | None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from impasto.workers.messages import (
+    CancelAnswer,
     ClientMessage,
     JobEvent,
     JobFinished,
@@ -15,7 +16,7 @@ from impasto.workers.messages import (
     WorkerReady,
 )
 
-ExecutorMessage = WorkerReady | JobEvent | JobPreview | JobFinished | WorkerGone | ClientMessage
+ExecutorMessage = WorkerReady | JobEvent | JobPreview | JobFinished | WorkerGone | ClientMessage | CancelAnswer
 
 
 class Executor(Protocol):
@@ -34,7 +35,8 @@ class Executor(Protocol):
     def interrupt(self, job_id: str, *, force: bool = False) -> bool:
         """Set the job's cancellation token in its worker (force: kill the worker).
 
-        Returns whether a worker was running the job. False means its worker already reported the job's end
+        The worker answers each cooperative cancel with a `CancelAnswer` message. Returns whether a worker
+        was running the job. False means its worker already reported the job's end
         (or its death), which is on its way to the caller as a message.
         """
         ...

@@ -82,6 +82,14 @@ class Heartbeat:
 
 
 @_message
+class CancelAnswer:
+    """Whether a `CancelJob` ends its job cancelled (False: the job ended, or decided its end, without it)."""
+
+    job_id: str
+    accepted: bool
+
+
+@_message
 class JobEvent:
     """One engine event of a job, in ComfyUI's message shape (`type`, `data`)."""
 

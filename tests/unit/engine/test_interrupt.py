@@ -5,7 +5,8 @@ import threading
 import pytest
 
 from impasto.engine.cancel import CancelToken, Interrupted
-from impasto.engine.runner import RunStatus
+from impasto.engine.runner import RunRequest, RunStatus
+from impasto.engine.validation import validate_locally
 from impasto.protocol.events import EventType
 from tests.support.testnodes import Busy, CallLog
 
@@ -93,9 +94,6 @@ def test_a_boundary_interrupt_names_the_node_about_to_start(harness):
 
     events: list = []
     request_run = harness.engine.run_sync
-    from impasto.engine.runner import RunRequest
-    from impasto.engine.validation import validate_locally
-
     validation = validate_locally(prompt, harness.registry)
     result = request_run(RunRequest("p", validation.prompt, validation.outputs), CancelAfterFirstNode(), token)
     assert result.status is RunStatus.INTERRUPTED
@@ -161,3 +159,62 @@ def test_a_cancel_of_one_run_does_not_touch_the_next(harness):
     harness.run(busy_prompt(steps=1), token=token)
     run = harness.run(busy_prompt(steps=1))
     assert run.result.status is RunStatus.SUCCESS
+
+
+def test_a_cancel_during_the_last_node_ends_the_run_cancelled_not_successful(harness):
+    # The last node has no interrupt point after the cancel lands: the run's end still honours it, so a
+    # worker that answered "accepted" to the cancel can never report the job completed.
+    token = CancelToken()
+    prompt = {
+        "1": {"class_type": "Const", "inputs": {"value": 1}},
+        "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}},
+    }
+
+    def cancel_on_last_output(event):
+        events.append(event)
+        if getattr(event, "type", None) is EventType.EXECUTED and event.data["node"] == "2":
+            assert token.cancel()
+
+    events: list = []
+    validation = validate_locally(prompt, harness.registry)
+    result = harness.engine.run_sync(
+        RunRequest("p", validation.prompt, validation.outputs), cancel_on_last_output, token
+    )
+    assert result.status is RunStatus.INTERRUPTED
+    assert result.interrupted is not None and result.interrupted["node_id"] == "2"
+    assert result.executed == ["1", "2"]
+    assert "execution_success" not in [e.type.value for e in events]
+
+
+class CancelThenFail:
+    """A node during which a user's cancel lands, and which then raises an ordinary exception."""
+
+    token: CancelToken | None = None
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def run(self):
+        assert CancelThenFail.token is not None and CancelThenFail.token.cancel()
+        raise ValueError("failed because it was being stopped")
+
+
+def test_a_node_failing_after_a_cancel_landed_ends_the_run_cancelled(harness):
+    harness.registry.register("CancelThenFail", CancelThenFail)
+    CancelThenFail.token = token = CancelToken()
+    run = harness.run({"1": {"class_type": "CancelThenFail", "inputs": {}}}, token=token)
+    assert run.result.status is RunStatus.INTERRUPTED
+    assert "execution_error" not in run.types()
+
+
+def test_a_finished_run_refuses_later_cancels():
+    token = CancelToken()
+    assert not token.seal()
+    assert not token.cancel() and not token.requested
+    cancelled = CancelToken()
+    assert cancelled.cancel() and cancelled.seal()
+    assert cancelled.cancel()  # idempotent: the run did end cancelled

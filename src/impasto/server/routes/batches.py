@@ -148,12 +148,12 @@ async def cancel_batch(request: web.Request) -> web.Response:
     removed_any = False
     for job_id in record.job_ids:
         outcome = await asyncio.to_thread(store.cancel, job_id)
-        if outcome.outcome is CancelOutcome.CANCELLED and outcome.was in (JobState.PENDING, JobState.IN_PROGRESS):
+        if outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.PENDING:
             cancelled += 1
-            if outcome.was is JobState.IN_PROGRESS:
-                app[DISPATCHER].interrupt(job_id)
-            else:
-                removed_any = True
+            removed_any = True
+        elif outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.IN_PROGRESS:
+            stopped = await app[DISPATCHER].cancel(job_id)  # False: it ended on its own as the cancel travelled
+            cancelled, finished = cancelled + stopped, finished + (not stopped)
         else:
             finished += 1
     if removed_any:

@@ -115,8 +115,7 @@ async def cancel(request: web.Request) -> web.Response:
     if scope == "running":
         jobs = await asyncio.to_thread(store.request_interrupt, job_id)
         if jobs:
-            app[DISPATCHER].interrupt(job_id)
-            result = "cancelled"
+            result = "cancelled" if await app[DISPATCHER].cancel(job_id) else "already_finished"
         else:
             found = await asyncio.to_thread(store.get, job_id)
             result = (
@@ -128,7 +127,9 @@ async def cancel(request: web.Request) -> web.Response:
         outcome = await asyncio.to_thread(store.cancel, job_id)
         result = outcome.outcome.value
         if outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.IN_PROGRESS:
-            app[DISPATCHER].interrupt(job_id)
+            # Recorded as requested; the answer says what it did: the job may end on its own as it travels.
+            if not await app[DISPATCHER].cancel(job_id):
+                result = CancelOutcome.ALREADY_FINISHED.value
         elif outcome.outcome is CancelOutcome.CANCELLED and outcome.was is JobState.PENDING:
             await announce(store, app[HUB])
         elif outcome.was is JobState.REMOVED:

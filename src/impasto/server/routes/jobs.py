@@ -162,11 +162,10 @@ async def cancel_job(app: web.Application, job_id: str) -> bool:
     if cancelled.outcome is not CancelOutcome.CANCELLED or cancelled.was is None:
         return False
     if cancelled.was is JobState.IN_PROGRESS:
-        app[DISPATCHER].interrupt(job_id)
-    elif cancelled.was is JobState.PENDING:
-        await announce(app[STORE], app[HUB])
-    else:
+        return await app[DISPATCHER].cancel(job_id)  # False: it ended on its own as the cancel travelled
+    if cancelled.was is not JobState.PENDING:
         return False
+    await announce(app[STORE], app[HUB])
     return True
 
 
