@@ -69,7 +69,8 @@ def test_a_cancel_is_answered_with_whether_it_ends_the_job(tmp_path, configure_n
     try:
         assert isinstance(parent.recv(), WorkerReady)
         parent.send(RunJob(JobSpec("done", PROMPT, ["2"], {})))
-        assert until(lambda m: isinstance(m, JobFinished))[-1].status == "success"
+        finished = until(lambda m: isinstance(m, JobFinished))[-1]
+        assert isinstance(finished, JobFinished) and finished.status == "success"
         parent.send(CancelJob("done"))  # it ended before the cancel: refused
         assert until(lambda m: isinstance(m, CancelAnswer)) == [CancelAnswer("done", False)]
         parent.send(CancelJob("done"))
