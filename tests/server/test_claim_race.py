@@ -11,6 +11,7 @@ from typing import Any
 from impasto.queue import Job, JobState, SqliteJobStore
 from impasto.server.app import create_app
 from tests.support.inprocess import InProcessNodeHost
+from tests.support.stores import CallsInThreads
 
 BUSY = {
     "1": {"class_type": "Busy", "inputs": {"steps": 200, "seconds": 0.01}},
@@ -18,7 +19,7 @@ BUSY = {
 }
 
 
-class SlowClaimStore(SqliteJobStore):
+class SlowClaimStore(CallsInThreads, SqliteJobStore):
     """Commits a claim, then holds the thread that made it until released."""
 
     def __init__(self, path: Path) -> None:
@@ -47,9 +48,15 @@ async def test_a_cancel_during_the_claim_reaches_the_job_when_it_starts(
         job_id = str(uuid.uuid4())
         posted = asyncio.create_task(client.post("/prompt", json={"prompt": BUSY, "prompt_id": job_id}))
         assert await asyncio.to_thread(store.claimed.wait, 10)
-        cancel = await client.post(f"/api/jobs/{job_id}/cancel")
-        assert await cancel.json() == {"cancelled": True}
+        # The cancel is recorded now; its answer (what it did) comes once the job it reached has stopped.
+        cancel = asyncio.create_task(client.post(f"/api/jobs/{job_id}/cancel"))
+        for _ in range(200):
+            found = store.get(job_id)
+            if found is not None and found.cancel_requested:
+                break
+            await asyncio.sleep(0.01)
         store.release.set()
+        assert await (await cancel).json() == {"cancelled": True}
         assert (await posted).status == 200
         for _ in range(200):
             job = store.get(job_id)

@@ -11,6 +11,7 @@ from typing import Any
 from impasto.queue import SqliteJobStore
 from impasto.server.app import create_app
 from tests.support.inprocess import InProcessNodeHost, ThreadExecutor
+from tests.support.stores import CallsInThreads
 
 PROMPT = {"1": {"class_type": "Output", "inputs": {"value": 1}}}
 OTHER = {"1": {"class_type": "Output", "inputs": {"value": 2}}}
@@ -73,7 +74,7 @@ async def test_batches_and_repeats_are_idempotent_too(client, executor):
     executor.gate.set()
 
 
-class SlowAddStore(SqliteJobStore):
+class SlowAddStore(CallsInThreads, SqliteJobStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.adding = threading.Event()

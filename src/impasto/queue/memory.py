@@ -10,9 +10,9 @@ makes each method atomic.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from impasto.queue.jobs import (
     states_for,
     summarize,
 )
+from impasto.queue.locking import store_lock, uncontended
 from impasto.queue.repeats import (
     LIVE_REPEAT_STATES,
     RECENT_ENDED_REPEATS,
@@ -96,7 +97,7 @@ class MemoryJobStore:
             raise ValueError(f"history_max must not be negative, got {history_max}")
         self.history_max = history_max
         # Every method holds the lock for its whole body: that is this store's transaction.
-        self._lock = threading.Lock()
+        self._lock = store_lock()
         self._rows: dict[int, Job] = {}
         self._texts: dict[int, tuple[str, str, str]] = {}  # seq -> prompt, extra_data, outputs_to_execute JSON
         self._next_number = 0
@@ -530,6 +531,9 @@ class MemoryJobStore:
     def is_paused(self) -> bool:
         with self._lock:
             return self._paused
+
+    def uncontended(self) -> AbstractContextManager[bool]:
+        return uncontended(self._lock)
 
     def close(self) -> None:
         with self._lock:

@@ -195,6 +195,31 @@ def _v7_fold_groups(db: sqlite3.Connection) -> None:
     )
 
 
+def _v8_active_counts(db: sqlite3.Connection) -> None:
+    # How many jobs are pending and in progress, kept by triggers like the v4 counts: the queue counts every
+    # `status` message carries (and the queue-size check of every submission) are then two rows read, not
+    # an index walk that grows with the queue.
+    db.execute(
+        "INSERT INTO counters (name, value) VALUES"
+        " ('pending', (SELECT count(*) FROM jobs WHERE state = 'pending')),"
+        " ('in_progress', (SELECT count(*) FROM jobs WHERE state = 'in_progress'))"
+    )
+    for name in ("pending", "in_progress"):
+        new, old = f"(NEW.state = '{name}')", f"(OLD.state = '{name}')"
+        db.execute(
+            f"CREATE TRIGGER count_{name}_insert AFTER INSERT ON jobs WHEN {new}"
+            f" BEGIN UPDATE counters SET value = value + 1 WHERE name = '{name}'; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER count_{name}_delete AFTER DELETE ON jobs WHEN {old}"
+            f" BEGIN UPDATE counters SET value = value - 1 WHERE name = '{name}'; END"
+        )
+        db.execute(
+            f"CREATE TRIGGER count_{name}_update AFTER UPDATE OF state ON jobs WHEN {new} <> {old}"
+            f" BEGIN UPDATE counters SET value = value + {new} - {old} WHERE name = '{name}'; END"
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "jobs, counters and settings tables", _v1_tables),
     Migration(2, "indexes for the Jobs API list", _v2_jobs_api_indexes),
@@ -203,6 +228,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "server-side repeats", _v5_repeats),
     Migration(6, "answers of idempotent requests", _v6_answers),
     Migration(7, "fold groups of no-op repeats", _v7_fold_groups),
+    Migration(8, "pending and in-progress counts kept by triggers", _v8_active_counts),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -4,17 +4,20 @@ One connection per store, guarded by a lock; every method is one transaction. Wr
 reads a deferred `BEGIN` (one snapshot across their statements, without blocking writers). WAL journal with
 `synchronous=NORMAL`: a committed transaction survives a crash or `kill -9` of the process (only an OS crash or
 power loss can drop the last commits). Several stores, even in several processes, may share one file.
+A file store copies its WAL into the database file from a thread of its own (`_Checkpointer`), never inside a
+commit, so every call stays short enough for the server to make on its event loop (`JobStore.uncontended`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from impasto.queue.jobs import (
     settle_orphans,
     states_for,
 )
+from impasto.queue.locking import store_lock, uncontended
 from impasto.queue.migrations import migrate
 from impasto.queue.repeats import RECENT_ENDED_REPEATS, RepeatConflict, RepeatRecord, RepeatState
 from impasto.queue.store import Chooser
@@ -67,8 +71,54 @@ _ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
 _ALL = -1  # SQLite's LIMIT for "no limit"
 # The newest row of an id, via jobs_id: a pending or running run is always newer than the id's history entry.
 _NEWEST = f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1"
+_ACTIVE_COUNTS = (
+    "SELECT (SELECT value FROM counters WHERE name = 'pending'),"
+    " (SELECT value FROM counters WHERE name = 'in_progress')"
+)
 # Jobs of one state in run order, served by the index jobs_queue without a sort.
 _IN_STATE = f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY number, seq"
+
+
+CHECKPOINT_EVERY = 200  # commits between checkpoints (also made once a second while commits come)
+WAL_SIZE_LIMIT = 32 * 2**20  # bytes of WAL file kept after a checkpoint empties it
+
+
+class _Checkpointer:
+    """Copies the WAL into the database file from a thread and a connection of its own, so that no commit
+    (some are made on the server's event loop) pays for a checkpoint and its file syncs. PASSIVE: it never
+    waits for, nor blocks, the store's readers and writers."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="impasto-store-checkpoint", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 5000")
+            seen = -1
+            while not self._stopping:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                version = int(db.execute("PRAGMA data_version").fetchone()[0])
+                if version != seen:  # something committed since the last look
+                    seen = version
+                    # Busy or locked by another process: the next round copies it.
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            db.close()
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -81,6 +131,11 @@ def _connect(path: Path | None) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL").fetchone()
         # NORMAL in WAL mode syncs at checkpoints only; a commit is still durable against a process crash.
         db.execute("PRAGMA synchronous = NORMAL")
+        if path is not None:
+            # Checkpoints are made by the store's own thread (`_Checkpointer`), not by the commit that fills up
+            # the WAL; a checkpoint that empties the WAL lets it shrink back to this size.
+            db.execute("PRAGMA wal_autocheckpoint = 0").fetchone()
+            db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}").fetchone()
         # Another process holding the write lock makes BEGIN IMMEDIATE wait up to 5 s instead of failing.
         db.execute("PRAGMA busy_timeout = 5000")
         # No foreign keys yet; enforced from the start so a later migration that adds one cannot be bypassed.
@@ -166,7 +221,7 @@ class SqliteJobStore:
         self.path = path
         self.history_max = history_max
         # sqlite3 connections are not safe for concurrent use; one lock spans each whole transaction.
-        self._lock = threading.Lock()
+        self._lock = store_lock()
         self._db = _connect(path)
         self._closed = False
         # GET /queue items by seq, so 2,000 pending prompts are not read and decoded on every call. A row's id,
@@ -174,6 +229,7 @@ class SqliteJobStore:
         # right even while another process changes the queue; `number` (changed by a requeue) is read fresh.
         self._items: dict[int, QueueItem] = {}
         self._writes = 0  # commits through this store; other connections show in PRAGMA data_version
+        self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -188,6 +244,8 @@ class SqliteJobStore:
                 raise
             self._db.execute("COMMIT")
             self._writes += 1
+            if self._checkpointer is not None and self._writes % CHECKPOINT_EVERY == 0:
+                self._checkpointer.wake()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -291,7 +349,7 @@ class SqliteJobStore:
     ) -> Job:
         with self._write() as db:
             if max_pending is not None:
-                pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
+                pending = db.execute("SELECT value FROM counters WHERE name = 'pending'").fetchone()[0]
                 if pending >= max_pending:
                     raise QueueFullError(max_pending)
             number = job.number
@@ -509,11 +567,7 @@ class SqliteJobStore:
 
     def counts(self) -> tuple[int, int]:
         with self._read() as db:
-            # Each count reads the index jobs_queue only.
-            row = db.execute(
-                "SELECT (SELECT count(*) FROM jobs WHERE state = 'pending'),"
-                " (SELECT count(*) FROM jobs WHERE state = 'in_progress')"
-            ).fetchone()
+            row = db.execute(_ACTIVE_COUNTS).fetchone()  # kept by triggers (schema v8)
             return int(row[0]), int(row[1])
 
     def history(self, offset: int, limit: int | None) -> list[Job]:
@@ -706,7 +760,12 @@ class SqliteJobStore:
         with self._read() as db:
             return bool(db.execute("SELECT value FROM settings WHERE name = 'paused'").fetchone()[0])
 
+    def uncontended(self) -> AbstractContextManager[bool]:
+        return uncontended(self._lock)
+
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             if not self._closed:
                 self._closed = True

@@ -18,6 +18,7 @@ Contract shared by every implementation (one contract test suite runs against ea
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from impasto.queue.answers import AnswerFor, StoredAnswer
@@ -231,6 +232,13 @@ class JobStore(Protocol):
 
     def is_paused(self) -> bool:
         """Whether the queue is paused (False for a new store)."""
+        ...
+
+    def uncontended(self) -> AbstractContextManager[bool]:
+        """Hold the store for the calling thread if no other thread is using it: True inside means the calls
+        made in the block do not wait for another thread (the server then makes short calls on its event loop
+        instead of hopping to a thread). Re-entrant: calls in the block take the store as usual.
+        """
         ...
 
     def close(self) -> None:

@@ -25,6 +25,7 @@ from impasto.queue import AnswerFor, Job, JobResult, JobState, JobStore, NewJob
 from impasto.server import scheduling
 from impasto.server.hub import Hub, QueueCounts
 from impasto.server.status import read_counts
+from impasto.server.store_calls import short_call
 from impasto.workers.executor import Executor
 from impasto.workers.messages import CancelAnswer, ClientMessage, JobEvent, JobFinished, JobPreview, JobSpec, WorkerGone
 
@@ -118,8 +119,8 @@ class Dispatcher:
         """Deliver a recorded cancel to the job's worker, and kill the worker if the job ignores it."""
         track = self._running.get(job_id)
         if track is None:
-            # Claimed in a thread hop that has not come back yet (its row was read before this cancel):
-            # delivered when the job is handed to its worker.
+            # Claimed by a store call in a thread that has not come back yet (its row was read before this
+            # cancel): delivered when the job is handed to its worker.
             self._cancel_after_start.add(job_id)
             return
         self.executor.interrupt(job_id)
@@ -190,7 +191,7 @@ class Dispatcher:
     async def enqueue(
         self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
     ) -> Job:
-        """Queue a job (`JobStore.add`), and when a worker is free, claim its next job in the same thread hop.
+        """Queue a job (`JobStore.add`), and when a worker is free, claim its next job in the same store call.
 
         Raises what `add` raises (`DuplicateJobError`, `QueueFullError`), with nothing queued.
         """
@@ -204,7 +205,7 @@ class Dispatcher:
             return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
         try:
-            added, counts, claimed = await asyncio.to_thread(add_and_claim)
+            added, counts, claimed = await short_call(self.store, add_and_claim)
         except BaseException:
             self._not_before.pop(job.id, None)
             self._release(worker_id, None)
@@ -241,7 +242,7 @@ class Dispatcher:
             self._wake.clear()
             while (worker_id := self._reserve()) is not None:
                 try:
-                    claimed = await asyncio.to_thread(self._claim, worker_id)
+                    claimed = await short_call(self.store, functools.partial(self._claim, worker_id))
                 except BaseException:
                     self._release(worker_id, None)
                     raise
@@ -267,8 +268,8 @@ class Dispatcher:
             self.interrupt(job.id)
 
     def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
-        # One thread hop for the claim and the counts its `status` announces. Runs in a thread: it only reads
-        # the dispatcher's dicts (the event loop alone changes them).
+        # One store call for the claim and the counts its `status` announces. It may run in a thread: it only
+        # reads the dispatcher's dicts (the event loop alone changes them).
         others = frozenset().union(*(keys for w, keys in list(self._warm.items()) if w != worker_id))
         now = time.monotonic()
         held = frozenset(job_id for job_id, at in list(self._not_before.items()) if at > now)
@@ -453,12 +454,12 @@ class Dispatcher:
         worker_id = self._reserve()  # the worker that ran this job, unless it died
 
         def finish_and_claim() -> tuple[QueueCounts, tuple[Job, QueueCounts] | None]:
-            # One thread hop: record the job, then claim the next one for the worker it freed.
+            # One store call: record the job, then claim the next one for the worker it freed.
             self.store.finish(job_id, result)
             return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
         try:
-            counts, claimed = await asyncio.to_thread(finish_and_claim)
+            counts, claimed = await short_call(self.store, finish_and_claim)
         except BaseException:
             self._release(worker_id, None)
             raise

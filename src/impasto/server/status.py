@@ -1,11 +1,10 @@
-"""Announcing queue changes: counts are read from the store off the event loop, then broadcast."""
+"""Announcing queue changes: counts are read from the store (a short call), then broadcast."""
 
 from __future__ import annotations
 
-import asyncio
-
 from impasto.queue import JobStore
 from impasto.server.hub import Hub, QueueCounts
+from impasto.server.store_calls import short_call
 
 
 def read_counts(store: JobStore) -> QueueCounts:
@@ -15,7 +14,7 @@ def read_counts(store: JobStore) -> QueueCounts:
 
 
 async def queue_counts(store: JobStore) -> QueueCounts:
-    return await asyncio.to_thread(read_counts, store)
+    return await short_call(store, lambda: read_counts(store))
 
 
 async def announce(store: JobStore, hub: Hub) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,64 @@ def test_the_trigger_kept_counts_follow_every_kind_of_change(tmp_path):
     assert counted[0] == counted[1] == (0, 2)
 
 
+def active_counts(path: Path) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(pending, in progress) as the trigger-kept counters say, and as counted."""
+    db = sqlite3.connect(path)
+    try:
+        kept = dict(db.execute("SELECT name, value FROM counters").fetchall())
+        counted = [db.execute("SELECT count(*) FROM jobs WHERE state = ?", (s,)).fetchone()[0] for s in STATES]
+    finally:
+        db.close()
+    return (kept["pending"], kept["in_progress"]), (counted[0], counted[1])
+
+
+STATES = ("pending", "in_progress")
+
+
+def test_the_pending_and_running_counts_follow_every_kind_of_change(tmp_path):
+    path = tmp_path / "q.db"
+    with SqliteJobStore(path) as store:
+        for i in range(6):
+            store.add(new_job(f"j{i}", i), front=i % 2 == 1)
+        assert store.counts() == (6, 0)
+        store.claim_next("w", 1)
+        store.claim_next("w", 1)
+        assert store.counts() == (4, 2) and active_counts(path)[0] == (4, 2)
+        running = [job.id for job in store.running()]
+        store.finish(running[0], done(running[0]))
+        store.cancel(running[1])  # requested: still running
+        pending = [job.id for job in store.pending()]
+        store.cancel(pending[0])
+        store.delete_pending([pending[1]])
+        store.move(pending[3], to="front")
+        assert store.counts() == (2, 1)
+        store.clear_queue(include_running=False)
+        assert store.counts() == (0, 1)
+        store.add(new_job("later", 20))
+    with SqliteJobStore(path) as store:
+        store.recover_orphans(requeue=True, now_ms=5)  # the running one was cancelled: interrupted, not requeued
+        assert store.counts() == (1, 0)
+    counted = active_counts(path)
+    assert counted[0] == counted[1] == (1, 0)
+
+
+def test_an_upgrade_to_v8_counts_the_active_jobs_already_there(tmp_path):
+    path = tmp_path / "q.db"
+    db = open_at_version(path, 7)
+    try:
+        db.execute(
+            "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, created_ms)"
+            " VALUES ('a', 1, 'pending', '{}', '{}', '[]', 1), ('b', 2, 'pending', '{}', '{}', '[]', 1),"
+            " ('c', 3, 'in_progress', '{}', '{}', '[]', 1), ('d', 4, 'completed', '{}', '{}', '[]', 1)"
+        )
+    finally:
+        db.close()
+    with SqliteJobStore(path) as store:
+        assert store.counts() == (2, 1)
+    counted = active_counts(path)
+    assert counted[0] == counted[1] == (2, 1)
+
+
 def test_an_upgrade_to_v4_counts_the_rows_already_there(tmp_path):
     path = tmp_path / "q.db"
     db = open_at_version(path, 3)
@@ -291,3 +350,28 @@ def test_the_change_count_stays_while_nothing_changes_and_sees_other_stores(tmp_
         assert mine.change_count() == before  # reads change nothing
         other.add(new_job("from-elsewhere", 1))
         assert mine.change_count() != before
+
+
+def test_commits_reach_the_database_file_through_the_stores_own_checkpoints(tmp_path):
+    # The store's connection never checkpoints in a commit (some commits are made on the server's event loop);
+    # its checkpoint thread copies the WAL into the database file soon after.
+    path = tmp_path / "queue.db"
+    with SqliteJobStore(path) as store:
+        for index in range(5):
+            store.add(new_job(f"j{index}", index))
+        deadline = time.monotonic() + 20
+        while jobs_in_the_file(path) < 5:
+            assert time.monotonic() < deadline, "nothing was checkpointed"
+            time.sleep(0.05)
+        assert store.get("j4") is not None
+
+
+def jobs_in_the_file(path: Path) -> int:
+    """The jobs the database file itself holds (what a checkpoint copied there), ignoring the WAL."""
+    file_only = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        return int(file_only.execute("SELECT count(*) FROM jobs").fetchone()[0])
+    except sqlite3.OperationalError:  # not even the schema has been copied yet
+        return 0
+    finally:
+        file_only.close()

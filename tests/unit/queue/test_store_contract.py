@@ -905,3 +905,27 @@ def test_the_change_count_moves_with_every_write(store):
     store.set_paused(True)
     seen.append(store.change_count())
     assert len(set(seen)) == len(seen)
+
+
+def test_uncontended_holds_the_store_only_when_no_other_thread_uses_it(store: JobStore):
+    with store.uncontended() as free:
+        assert free
+        assert store.counts() == (0, 0)  # re-entrant: calls inside the block take the store as usual
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.uncontended():
+            holding.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with store.uncontended() as free:
+            assert not free
+    finally:
+        done.set()
+        thread.join()
+    with store.uncontended() as free:
+        assert free

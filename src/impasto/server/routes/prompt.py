@@ -23,6 +23,7 @@ from impasto.server.errors import ApiError, extension_error
 from impasto.server.idempotency import Ticket
 from impasto.server.keys import CATALOG, DISPATCHER, IDEMPOTENCY, NODE_HOST, SETTINGS, STORE
 from impasto.server.routing import add_routes
+from impasto.server.store_calls import short_call
 from impasto.workers.nodehost import NodeDefinitions, NodeHostUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def rejected(status: int, error: ErrorInfo, node_errors: dict[str, Any] | None =
 
 @routes.get("/prompt")
 async def get_prompt(request: web.Request) -> web.Response:
-    pending, running = await asyncio.to_thread(request.app[STORE].counts)
+    store = request.app[STORE]
+    pending, running = await short_call(store, store.counts)
     return web.json_response({"exec_info": {"queue_remaining": pending + running}})
 
 
@@ -68,8 +70,8 @@ async def post_prompt(request: web.Request) -> web.Response:
         except ApiError:
             if number is None:
                 # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
-                # accepted one takes it together with its insert (one thread hop less on the hot path).
-                await asyncio.to_thread(store.next_number)
+                # accepted one takes it together with its insert (one store call less on the hot path).
+                await short_call(store, store.next_number)
             raise
 
     return await app[IDEMPOTENCY].run(request, create)
@@ -107,7 +109,7 @@ async def _queue(
 
     answer = None if ticket is None else ticket.answer(200, answer_body)
     try:
-        # One thread hop: the queue-size check, the number, the insert, and the claim when a worker is free.
+        # One store call: the queue-size check, the number, the insert, and the claim when a worker is free.
         new = new_job(prompt_id, number, validation, extra_data)
         job = await dispatcher.enqueue(new, front=front, max_pending=limit, answer=answer)
     except AnswerExistsError:
