@@ -375,3 +375,53 @@ def jobs_in_the_file(path: Path) -> int:
         return 0
     finally:
         file_only.close()
+
+
+def vm_steps(store: SqliteJobStore, call) -> int:
+    """SQLite virtual-machine steps a store call takes: a count of work that does not depend on the machine."""
+    steps = 0
+
+    def count() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    store._db.set_progress_handler(count, 1)
+    try:
+        call()
+    finally:
+        store._db.set_progress_handler(None, 1)
+    return steps
+
+
+def test_the_per_job_calls_do_not_grow_with_the_queue_or_the_history(tmp_path):
+    # Each call a submission or a finished job makes must touch a bounded number of rows, whatever the store
+    # holds: a query plan that walks an index (the pending count, a state index picked for a lookup by id)
+    # would make them grow with it.
+    def cycle_steps(store: SqliteJobStore, tag: str) -> list[int]:
+        added = vm_steps(store, lambda: store.add(new_job(tag, -1e9), max_pending=100_000))  # runs first
+        counted = vm_steps(store, store.counts)
+        store.set_paused(False)
+        claimed = vm_steps(store, lambda: store.claim_next("w", 1))
+        finished = vm_steps(store, lambda: store.finish(tag, done(tag)))
+        store.set_paused(True)
+        return [added, counted, claimed, finished]
+
+    with SqliteJobStore(tmp_path / "q.db", history_max=100_000) as store:
+        store.set_paused(True)
+        small = cycle_steps(store, "first")
+        for index in range(3000):
+            store.add(new_job(f"p{index}", index))
+        for index in range(3000):
+            store.add(new_job(f"r{index}", index))
+            store.cancel(f"r{index}")  # a tombstone
+        for index in range(2000):
+            store.add(new_job(f"h{index}", -1))
+            store.set_paused(False)
+            store.claim_next("w", 1)
+            store.set_paused(True)
+            store.finish(f"h{index}", done(f"h{index}"))
+        large = cycle_steps(store, "second")
+        second = store.get("second")
+        assert second is not None and second.state is JobState.COMPLETED
+    assert all(big <= 2 * few + 200 for big, few in zip(large, small, strict=True)), (small, large)
