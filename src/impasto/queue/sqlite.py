@@ -276,7 +276,7 @@ class SqliteJobStore:
             return
         # A fold group is one entry: pruning its newest member takes the folded ones with it.
         groups = db.execute(
-            f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} AND folded = 0 ORDER BY {key}"
+            f"DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE {where} AND +folded = 0 ORDER BY {key}"
             " LIMIT ?) RETURNING fold_group",
             (excess,),
         ).fetchall()
@@ -286,7 +286,8 @@ class SqliteJobStore:
     def _drop_folded(db: sqlite3.Connection, groups: list[str]) -> None:
         if groups:
             db.execute(
-                "DELETE FROM jobs WHERE folded = 1 AND fold_group IN (SELECT value FROM json_each(?))", (_dump(groups),)
+                "DELETE FROM jobs WHERE +folded = 1 AND fold_group IN (SELECT value FROM json_each(?))",
+                (_dump(groups),),
             )
 
     @staticmethod
@@ -303,7 +304,7 @@ class SqliteJobStore:
         db.execute(
             "UPDATE jobs SET fold_group = ?, folded = 1 WHERE seq = ? AND fold_group IS NULL", (group, found["seq"])
         )
-        db.execute("UPDATE jobs SET folded = 1 WHERE fold_group = ? AND folded = 0 AND seq <> ?", (group, seq))
+        db.execute("UPDATE jobs SET folded = 1 WHERE fold_group = ? AND +folded = 0 AND seq <> ?", (group, seq))
         db.execute("UPDATE jobs SET fold_group = ? WHERE seq = ?", (group, seq))
         db.execute(
             "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fold_group = ?"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from impasto.queue.migrations import MIGRATIONS, Migration, migrate, user_versio
 # Adds (and with "claim" also claims) one job, reports it, then blocks until the parent kills it with SIGKILL.
 CHILD = """
 import sys
+from dataclasses import replace
 from pathlib import Path
 from impasto.queue import NewJob, SqliteJobStore
 store = SqliteJobStore(Path(sys.argv[1]))
@@ -396,18 +398,22 @@ def vm_steps(store: SqliteJobStore, call) -> int:
 
 def test_the_per_job_calls_do_not_grow_with_the_queue_or_the_history(tmp_path):
     # Each call a submission or a finished job makes must touch a bounded number of rows, whatever the store
-    # holds: a query plan that walks an index (the pending count, a state index picked for a lookup by id)
-    # would make them grow with it.
+    # holds: a query plan that walks an index (the pending count, a state index picked for a lookup by id, an
+    # index led by `folded` picked for a fold group or for pruning) would make them grow with it.
     def cycle_steps(store: SqliteJobStore, tag: str) -> list[int]:
         added = vm_steps(store, lambda: store.add(new_job(tag, -1e9), max_pending=100_000))  # runs first
         counted = vm_steps(store, store.counts)
         store.set_paused(False)
         claimed = vm_steps(store, lambda: store.claim_next("w", 1))
         finished = vm_steps(store, lambda: store.finish(tag, done(tag)))
+        store.add(new_job(f"{tag}-again", -1e9))  # an all-cached re-run, folded into the run before
+        store.claim_next("w", 1)
+        again = replace(done(f"{tag}-again"), fold_into=tag)
+        folded = vm_steps(store, lambda: store.finish(f"{tag}-again", again))
         store.set_paused(True)
-        return [added, counted, claimed, finished]
+        return [added, counted, claimed, finished, folded]
 
-    with SqliteJobStore(tmp_path / "q.db", history_max=100_000) as store:
+    with SqliteJobStore(tmp_path / "q.db", history_max=2000) as store:
         store.set_paused(True)
         small = cycle_steps(store, "first")
         for index in range(3000):
@@ -415,13 +421,14 @@ def test_the_per_job_calls_do_not_grow_with_the_queue_or_the_history(tmp_path):
         for index in range(3000):
             store.add(new_job(f"r{index}", index))
             store.cancel(f"r{index}")  # a tombstone
-        for index in range(2000):
+        for index in range(2000):  # the history reaches its cap: from now on each finished job prunes one
             store.add(new_job(f"h{index}", -1))
             store.set_paused(False)
             store.claim_next("w", 1)
             store.set_paused(True)
             store.finish(f"h{index}", done(f"h{index}"))
         large = cycle_steps(store, "second")
-        second = store.get("second")
+        second = store.get("second-again")
         assert second is not None and second.state is JobState.COMPLETED
-    assert all(big <= 2 * few + 200 for big, few in zip(large, small, strict=True)), (small, large)
+        assert store.get("first") is None and store.get("h0") is None  # the oldest entries were pruned on the way
+    assert all(big <= 2 * few + 300 for big, few in zip(large, small, strict=True)), (small, large)
