@@ -18,7 +18,7 @@ from impasto.engine.validation import local_validate_hook
 from impasto.graph.catalog import CatalogEntryJson
 from impasto.graph.validate import ValidateCall, ValidateResult
 from impasto.workers.executor import ExecutorMessage
-from impasto.workers.messages import JobEvent, JobFinished, JobPreview, JobSpec, WorkerReady
+from impasto.workers.messages import CancelAnswer, JobEvent, JobFinished, JobPreview, JobSpec, WorkerReady
 
 
 class InProcessNodeHost:
@@ -95,7 +95,8 @@ class ThreadExecutor:
 
     def interrupt(self, job_id: str, *, force: bool = False) -> bool:
         if self._job == job_id and self._token is not None:
-            self._token.cancel()
+            # As a worker does: every cancel is answered with whether it ends the job cancelled.
+            self._queue.put_nowait(CancelAnswer(job_id, self._token.cancel()))
             return True
         return False
 

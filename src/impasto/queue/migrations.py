@@ -115,22 +115,28 @@ def _v4_row_counts(db: sqlite3.Connection) -> None:
     )
     history, removed = "{row}.finished_seq > 0", "{row}.state = 'removed'"
     for name, condition in (("history_rows", history), ("tombstones", removed)):
-        new, old = condition.format(row="NEW"), condition.format(row="OLD")
-        db.execute(
-            f"CREATE TRIGGER count_{name}_insert AFTER INSERT ON jobs WHEN {new}"
-            f" BEGIN UPDATE counters SET value = value + 1 WHERE name = '{name}'; END"
-        )
-        db.execute(
-            f"CREATE TRIGGER count_{name}_delete AFTER DELETE ON jobs WHEN {old}"
-            f" BEGIN UPDATE counters SET value = value - 1 WHERE name = '{name}'; END"
-        )
-        # coalesce: a NULL finished_seq compares as NULL, which is neither true nor false.
-        db.execute(
-            f"CREATE TRIGGER count_{name}_update AFTER UPDATE OF state, finished_seq ON jobs"
-            f" WHEN coalesce({new}, 0) <> coalesce({old}, 0)"
-            f" BEGIN UPDATE counters SET value = value + coalesce({new}, 0) - coalesce({old}, 0)"
-            f" WHERE name = '{name}'; END"
-        )
+        _counting_triggers(db, name, condition, "state, finished_seq")
+
+
+def _counting_triggers(db: sqlite3.Connection, name: str, condition: str, columns: str) -> None:
+    """Triggers that keep the counter `name` equal to the number of jobs rows where `condition` holds, in the
+    same statement as every insert, delete and update of `columns` (`condition` names the row as {row})."""
+    new, old = condition.format(row="NEW"), condition.format(row="OLD")
+    db.execute(
+        f"CREATE TRIGGER count_{name}_insert AFTER INSERT ON jobs WHEN {new}"
+        f" BEGIN UPDATE counters SET value = value + 1 WHERE name = '{name}'; END"
+    )
+    db.execute(
+        f"CREATE TRIGGER count_{name}_delete AFTER DELETE ON jobs WHEN {old}"
+        f" BEGIN UPDATE counters SET value = value - 1 WHERE name = '{name}'; END"
+    )
+    # coalesce: a NULL finished_seq compares as NULL, which is neither true nor false.
+    db.execute(
+        f"CREATE TRIGGER count_{name}_update AFTER UPDATE OF {columns} ON jobs"
+        f" WHEN coalesce({new}, 0) <> coalesce({old}, 0)"
+        f" BEGIN UPDATE counters SET value = value + coalesce({new}, 0) - coalesce({old}, 0)"
+        f" WHERE name = '{name}'; END"
+    )
 
 
 def _v5_repeats(db: sqlite3.Connection) -> None:
@@ -178,21 +184,8 @@ def _v7_fold_groups(db: sqlite3.Connection) -> None:
         db.execute(f"CREATE INDEX {index} ON jobs (folded, {columns})")
     for event in ("insert", "delete", "update"):
         db.execute(f"DROP TRIGGER count_history_rows_{event}")
-    new, old = "(NEW.finished_seq > 0 AND NEW.folded = 0)", "(OLD.finished_seq > 0 AND OLD.folded = 0)"
-    db.execute(
-        f"CREATE TRIGGER count_history_rows_insert AFTER INSERT ON jobs WHEN {new}"
-        " BEGIN UPDATE counters SET value = value + 1 WHERE name = 'history_rows'; END"
-    )
-    db.execute(
-        f"CREATE TRIGGER count_history_rows_delete AFTER DELETE ON jobs WHEN {old}"
-        " BEGIN UPDATE counters SET value = value - 1 WHERE name = 'history_rows'; END"
-    )
-    db.execute(
-        "CREATE TRIGGER count_history_rows_update AFTER UPDATE OF state, finished_seq, folded ON jobs"
-        f" WHEN coalesce({new}, 0) <> coalesce({old}, 0)"
-        f" BEGIN UPDATE counters SET value = value + coalesce({new}, 0) - coalesce({old}, 0)"
-        " WHERE name = 'history_rows'; END"
-    )
+    unfolded_history = "({row}.finished_seq > 0 AND {row}.folded = 0)"
+    _counting_triggers(db, "history_rows", unfolded_history, "state, finished_seq, folded")
 
 
 def _v8_active_counts(db: sqlite3.Connection) -> None:
@@ -205,19 +198,7 @@ def _v8_active_counts(db: sqlite3.Connection) -> None:
         " ('in_progress', (SELECT count(*) FROM jobs WHERE state = 'in_progress'))"
     )
     for name in ("pending", "in_progress"):
-        new, old = f"(NEW.state = '{name}')", f"(OLD.state = '{name}')"
-        db.execute(
-            f"CREATE TRIGGER count_{name}_insert AFTER INSERT ON jobs WHEN {new}"
-            f" BEGIN UPDATE counters SET value = value + 1 WHERE name = '{name}'; END"
-        )
-        db.execute(
-            f"CREATE TRIGGER count_{name}_delete AFTER DELETE ON jobs WHEN {old}"
-            f" BEGIN UPDATE counters SET value = value - 1 WHERE name = '{name}'; END"
-        )
-        db.execute(
-            f"CREATE TRIGGER count_{name}_update AFTER UPDATE OF state ON jobs WHEN {new} <> {old}"
-            f" BEGIN UPDATE counters SET value = value + {new} - {old} WHERE name = '{name}'; END"
-        )
+        _counting_triggers(db, name, f"({{row}}.state = '{name}')", "state")
 
 
 MIGRATIONS: tuple[Migration, ...] = (

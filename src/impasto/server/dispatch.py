@@ -137,7 +137,7 @@ class Dispatcher:
         try:
             if job_id not in self._running:
                 # Claimed and not started yet, or ended since the caller read its row: the store knows which.
-                job = await asyncio.to_thread(self.store.get, job_id)
+                job = await short_call(self.store, functools.partial(self.store.get, job_id))
                 if job is None or job.state is not JobState.IN_PROGRESS:
                     return job is not None and job.state in (JobState.CANCELLED, JobState.REMOVED)
             self.interrupt(job_id)
