@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -531,6 +531,17 @@ class MemoryJobStore:
     def is_paused(self) -> bool:
         with self._lock:
             return self._paused
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # Each method changes nothing before it raises, so undoing the block is restoring what it started from.
+        with self._lock:
+            saved = {name: value.copy() if isinstance(value, dict) else value for name, value in vars(self).items()}
+            try:
+                yield
+            except BaseException:
+                vars(self).update(saved)
+                raise
 
     def uncontended(self) -> AbstractContextManager[bool]:
         return uncontended(self._lock)

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -229,28 +229,74 @@ class SqliteJobStore:
         # right even while another process changes the queue; `number` (changed by a requeue) is read fresh.
         self._items: dict[int, QueueItem] = {}
         self._writes = 0  # commits through this store; other connections show in PRAGMA data_version
+        self._depth = 0  # open transaction levels (`transaction`): 0 none, 1 the outer one, more savepoints
+        self._on_commit: list[Callable[[], None]] = []  # cache updates waiting for the outer commit
         self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock before the first read, so a read-then-write transaction never fails
-        # half-way on a lock upgrade (in WAL mode that is SQLITE_BUSY with no retry).
         with self._lock:
+            if self._depth:
+                with self._savepoint():
+                    yield self._db
+                return
+            # IMMEDIATE takes the write lock before the first read, so a read-then-write transaction never
+            # fails half-way on a lock upgrade (in WAL mode that is SQLITE_BUSY with no retry).
             self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._on_commit.clear()
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
             self._writes += 1
+            done, self._on_commit = self._on_commit, []
+            for update in done:
+                update()
             if self._checkpointer is not None and self._writes % CHECKPOINT_EVERY == 0:
                 self._checkpointer.wake()
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        # A deferred transaction: every statement of the method reads the same snapshot.
+    def _savepoint(self) -> Iterator[None]:
+        """A store call inside `transaction`: on failure it is undone alone, and the transaction goes on."""
+        self._depth += 1
+        name, waiting = f"call{self._depth}", len(self._on_commit)
+        self._db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._db.execute(f"ROLLBACK TO {name}")
+            del self._on_commit[waiting:]
+            raise
+        finally:
+            self._db.execute(f"RELEASE {name}")
+            self._depth -= 1
+
+    def _after_commit(self, update: Callable[[], None]) -> None:
+        """Run a cache update once what it describes is committed (at once outside `transaction`)."""
         with self._lock:
+            if self._depth:
+                self._on_commit.append(update)
+            else:
+                update()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._write():
+            yield
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._depth:  # inside a transaction: it reads that transaction's state
+                yield self._db
+                return
+            # A deferred transaction: every statement of the method reads the same snapshot.
             self._db.execute("BEGIN")
             try:
                 yield self._db
@@ -403,11 +449,13 @@ class SqliteJobStore:
 
     def _remember(self, job: NewJob, row: sqlite3.Row) -> Job:
         added = _job(row)
-        with self._lock:  # only once committed: a rolled-back insert could hand its seq to another row
-            self._items[added.seq] = QueueItem(
-                added.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"]
-            )
+        item = QueueItem(added.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"])
+        # Only once committed: a rolled-back insert could hand its seq to another row.
+        self._after_commit(functools.partial(self._cache_item, added.seq, item))
         return added
+
+    def _cache_item(self, seq: int, item: QueueItem) -> None:
+        self._items[seq] = item
 
     def claim_next(
         self, worker_id: str, now_ms: int, *, look_ahead: int = 1, choose: Chooser | None = None

@@ -234,6 +234,12 @@ class JobStore(Protocol):
         """Whether the queue is paused (False for a new store)."""
         ...
 
+    def transaction(self) -> AbstractContextManager[None]:
+        """Make the store calls of the block, on this thread, one transaction: other callers see all of them or
+        none, and a durable store commits them once. A call that raises inside is undone alone (the block may
+        catch it and go on); an exception leaving the block undoes every call made in it."""
+        ...
+
     def uncontended(self) -> AbstractContextManager[bool]:
         """Hold the store for the calling thread if no other thread is using it: True inside means the calls
         made in the block do not wait for another thread (the server then makes short calls on its event loop

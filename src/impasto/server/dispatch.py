@@ -201,8 +201,9 @@ class Dispatcher:
         worker_id = self._reserve()
 
         def add_and_claim() -> tuple[Job, QueueCounts, tuple[Job, QueueCounts] | None]:
-            added = self.store.add(job, front=front, max_pending=max_pending, answer=answer)
-            return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
+            with self.store.transaction():  # one commit for both
+                added = self.store.add(job, front=front, max_pending=max_pending, answer=answer)
+                return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
         try:
             added, counts, claimed = await short_call(self.store, add_and_claim)
@@ -454,9 +455,10 @@ class Dispatcher:
         worker_id = self._reserve()  # the worker that ran this job, unless it died
 
         def finish_and_claim() -> tuple[QueueCounts, tuple[Job, QueueCounts] | None]:
-            # One store call: record the job, then claim the next one for the worker it freed.
-            self.store.finish(job_id, result)
-            return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
+            # One store call and one commit: record the job, then claim the next one for the worker it freed.
+            with self.store.transaction():
+                self.store.finish(job_id, result)
+                return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
         try:
             counts, claimed = await short_call(self.store, finish_and_claim)

@@ -30,7 +30,6 @@ from impasto.engine.runner import Engine, RunRequest, RunResult
 from impasto.engine.validation import local_validate_hook, validate_locally
 from impasto.graph.validate import NodeCodeError, ValidateCall, ValidationResult
 from impasto.protocol.devices import cpu_device
-from impasto.protocol.events import EventType
 from impasto.workers.messages import (
     CancelAnswer,
     CancelJob,
@@ -52,21 +51,13 @@ from impasto.workers.messages import (
     WorkerReady,
 )
 from impasto.workers.messages import send as send_message
+from impasto.workers.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 1.0  # seconds
-# Event types after which the worker sends what it has: node code may run next, or the run ends.
-FLUSHED_AT = frozenset(
-    {
-        EventType.EXECUTING.value,
-        EventType.PROGRESS.value,
-        EventType.EXECUTED.value,
-        EventType.EXECUTION_SUCCESS.value,
-        EventType.EXECUTION_ERROR.value,
-        EventType.EXECUTION_INTERRUPTED.value,
-    }
-)
+# How often the worker sends the events of a running job that it holds (workers/outbox.py).
+EVENT_TICK = 0.05  # seconds: a long node is shown running this late at most
 
 
 def core_registry() -> NodeRegistry:
@@ -200,7 +191,9 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         with send_lock:
             send_message(conn, message)
 
-    _relay_client_messages(send)
+    # A job's events, previews and node code's client messages, in order, batched (workers/outbox.py).
+    outbox = Outbox(send)
+    _relay_client_messages(outbox.put)
     jobs: queue.Queue[JobSpec | FreeMemory | None] = queue.Queue()  # in order: a /free waits for the running job
     state = _WorkerState()
 
@@ -223,17 +216,21 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
 
     threading.Thread(target=control, name="impasto-worker-control", daemon=True).start()
 
-    def heartbeat() -> None:
+    def ticker() -> None:
         # A thread of its own: it keeps beating while a job runs Python code, and stops when the process is
-        # stuck in native code that holds the interpreter lock.
+        # stuck in native code that holds the interpreter lock. Each tick sends the events the job holds.
+        beat = time.monotonic()
         while True:
-            time.sleep(HEARTBEAT_INTERVAL)
+            time.sleep(EVENT_TICK)
             try:
-                send(Heartbeat(worker_id))
+                outbox.flush()
+                if time.monotonic() - beat >= HEARTBEAT_INTERVAL:
+                    beat = time.monotonic()
+                    send(Heartbeat(worker_id))
             except OSError:
                 return
 
-    threading.Thread(target=heartbeat, name="impasto-worker-heartbeat", daemon=True).start()
+    threading.Thread(target=ticker, name="impasto-worker-ticker", daemon=True).start()
     # One event loop for every job: starting a loop per job costs more than a tiny job. Not asyncio.Runner:
     # its run() installs and restores a SIGINT handler each time, which costs more than a cached job.
     loop = asyncio.new_event_loop()
@@ -243,6 +240,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
         if spec is None:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+            outbox.flush()
             return
         if isinstance(spec, FreeMemory):
             _free(runner, spec)
@@ -254,21 +252,11 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             send(JobFinished(spec.job_id, "removed", {}, {}, []))
             continue
 
-        pending: list[JobEvent | JobPreview] = []
-
-        def sink(
-            event: Event | PreviewEvent, job_id: str = spec.job_id, pending: list[JobEvent | JobPreview] = pending
-        ) -> None:
-            # Events wait in `pending` until one that precedes node code or ends the run: one pipe message
-            # per node instead of one per event, and nothing is held back while node code runs.
+        def sink(event: Event | PreviewEvent, job_id: str = spec.job_id) -> None:
             if isinstance(event, Event):
-                pending.append(JobEvent(job_id, event.type.value, dict(event.data)))
-                if event.type.value not in FLUSHED_AT:
-                    return
+                outbox.put(JobEvent(job_id, event.type.value, dict(event.data)))
             else:
-                pending.append(JobPreview(job_id, event.node_id, event.image_format, event.image))
-            send(list(pending))
-            pending.clear()
+                outbox.put(JobPreview(job_id, event.node_id, event.image_format, event.image))
 
         request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
         try:
@@ -285,10 +273,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             log.exception("job %s failed outside node code", spec.job_id)
             finished = JobFinished(spec.job_id, "error", {}, {}, [["execution_error", {"exception_message": str(exc)}]])
         state.end()
-        if pending:
-            send(list(pending))
-            pending.clear()
-        send(replace(finished, rss_bytes=resident_bytes()))
+        outbox.flush(replace(finished, rss_bytes=resident_bytes()))
 
 
 def _free(runner: EmbeddedRunner, free: FreeMemory) -> None:

@@ -929,3 +929,46 @@ def test_uncontended_holds_the_store_only_when_no_other_thread_uses_it(store: Jo
         thread.join()
     with store.uncontended() as free:
         assert free
+
+
+def test_a_transaction_keeps_all_its_calls_and_shows_them_to_others_only_at_its_end(store: JobStore):
+    seen: list[tuple[int, int]] = []
+    with store.transaction():
+        add(store, "a")
+        claimed = store.claim_next("w1", 2000)
+        assert claimed is not None and claimed.id == "a"
+        add(store, "b")
+        assert store.counts() == (1, 1)  # the transaction reads its own calls
+        other = threading.Thread(target=lambda: seen.append(store.counts()))
+        other.start()
+        other.join(0.2)
+        assert not seen  # another thread waits for the transaction's end
+    other.join(10)
+    assert seen == [(1, 1)]
+    assert [job.id for job in store.pending()] == ["b"]
+    assert [item.id for item in store.queue_items()[1]] == ["b"]
+
+
+def test_an_exception_leaving_a_transaction_undoes_every_call_in_it(store: JobStore):
+    add(store, "kept")
+    with pytest.raises(RuntimeError), store.transaction():
+        add(store, "a")
+        assert store.claim_next("w1", 2000) is not None
+        raise RuntimeError("boom")
+    assert store.counts() == (1, 0)
+    assert [job.id for job in store.pending()] == ["kept"]
+    assert [item.id for item in store.queue_items()[1]] == ["kept"]
+    assert store.get("a") is None
+    add(store, "a")  # nothing of the undone run is left: the id is free, and its queue entry is right
+    assert [item.id for item in store.queue_items()[1]] == ["kept", "a"]
+
+
+def test_a_call_failing_inside_a_transaction_is_undone_alone(store: JobStore):
+    with store.transaction():
+        add(store, "a")
+        with pytest.raises(DuplicateJobError):
+            add(store, "a")
+        with pytest.raises(QueueFullError):
+            store.add(new_job("b", store.next_number()), max_pending=1)
+        add(store, "c")
+    assert [job.id for job in store.pending()] == ["a", "c"]

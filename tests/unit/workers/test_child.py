@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 
 from impasto.config import Settings
+from impasto.workers import child
 from impasto.workers.child import worker_main
 from impasto.workers.messages import (
     CancelAnswer,
@@ -76,6 +77,78 @@ def test_a_cancel_is_answered_with_whether_it_ends_the_job(tmp_path, configure_n
         parent.send(CancelJob("done"))
         assert until(lambda m: isinstance(m, CancelAnswer)) == [CancelAnswer("done", False)]
     finally:
+        parent.send(Stop())
+        worker.join(timeout=30)
+        parent.close()
+
+
+WAITS = """
+import os, time
+
+class WaitForFile:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"path": ("STRING", {"default": ""})}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    def run(self, path):
+        while not os.path.exists(path):
+            time.sleep(0.005)
+        return {}
+
+NODE_CLASS_MAPPINGS = {"WaitForFile": WaitForFile}
+"""
+
+
+def _messages(parent) -> list[object]:
+    message = parent.recv()
+    return [m for m in (message if isinstance(message, list) else [message]) if not isinstance(m, Heartbeat)]
+
+
+def test_a_tiny_jobs_events_and_its_end_cross_the_pipe_in_one_message(tmp_path, configure_nodes, monkeypatch):
+    monkeypatch.setattr(child, "EVENT_TICK", 3600.0)  # no tick while the job runs: only its end sends
+    parent, pipe = multiprocessing.Pipe()
+    worker = threading.Thread(target=worker_main, args=(pipe, Settings.defaults(tmp_path), "w-test"), daemon=True)
+    worker.start()
+    try:
+        assert isinstance(_messages(parent)[0], WorkerReady)
+        parent.send(RunJob(JobSpec("tiny", PROMPT, ["2"], {})))
+        batch = _messages(parent)
+        types = [m.type for m in batch if isinstance(m, JobEvent)]
+        assert types[0] == "execution_start" and types[-1] == "execution_success"
+        assert "executing" in types and "executed" in types
+        assert isinstance(batch[-1], JobFinished) and batch[-1].status == "success"
+    finally:
+        parent.send(Stop())
+        worker.join(timeout=30)
+        parent.close()
+
+
+def test_a_node_that_runs_long_is_announced_while_it_runs(tmp_path, configure_nodes):
+    (tmp_path / "custom_nodes").mkdir()
+    (tmp_path / "custom_nodes" / "waits.py").write_text(WAITS)
+    release = tmp_path / "release"
+    parent, pipe = multiprocessing.Pipe()
+    worker = threading.Thread(target=worker_main, args=(pipe, Settings.defaults(tmp_path), "w-test"), daemon=True)
+    worker.start()
+    try:
+        assert isinstance(_messages(parent)[0], WorkerReady)
+        prompt = {"1": {"class_type": "WaitForFile", "inputs": {"path": str(release)}}}
+        parent.send(RunJob(JobSpec("long", prompt, ["1"], {})))
+        received: list[object] = []
+        while not any(isinstance(m, JobEvent) and m.type == "executing" and m.data["node"] == "1" for m in received):
+            assert parent.poll(30), "the running node was not announced while it ran"
+            received.extend(_messages(parent))
+        assert not any(isinstance(m, JobFinished) for m in received)
+        release.touch()
+        while not isinstance(received[-1], JobFinished):
+            received.extend(_messages(parent))
+        assert [m.status for m in received if isinstance(m, JobFinished)] == ["success"]
+    finally:
+        release.touch()
         parent.send(Stop())
         worker.join(timeout=30)
         parent.close()
