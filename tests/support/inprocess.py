@@ -124,5 +124,11 @@ class ThreadExecutor:
         while True:
             yield await self._queue.get()
 
+    def poll(self) -> list[ExecutorMessage]:
+        taken = []
+        while not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
     async def close(self) -> None:
         self.gate.set()

@@ -10,6 +10,7 @@ sends the closing messages itself, and the executor starts a fresh worker.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import hashlib
@@ -96,6 +97,10 @@ class Dispatcher:
         self._held_timer: asyncio.TimerHandle | None = None
         self._kicks = 0
         self._tasks: list[asyncio.Task[None]] = []
+        # Worker messages not handled yet, in arrival order; `_draining` while one is handled across an await.
+        self._inbox: collections.deque[Any] = collections.deque()
+        self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._message_loop())]
@@ -195,6 +200,7 @@ class Dispatcher:
 
         Raises what `add` raises (`DuplicateJobError`, `QueueFullError`), with nothing queued.
         """
+        self.pump()
         not_before = self._paced_until(job.client_id, job.extra_data, job.prompt, job.outputs_to_execute)
         if not_before is not None:
             self._not_before[job.id] = not_before
@@ -324,16 +330,55 @@ class Dispatcher:
 
     async def _message_loop(self) -> None:
         async for item in self.executor.messages():
-            try:
-                await self._handle(item)
-            except Exception:
-                log.exception("could not handle a worker message %s", type(item).__name__)
+            self._inbox.append(item)
+            await self._drain()
 
-    async def _handle(self, item: Any) -> None:
+    def pump(self) -> None:
+        """Handle what the workers have reported, now. While submissions keep the event loop busy, one turn of
+        it lasts as long as a hundred requests, and a worker's end report read at the next turn would leave
+        the worker idle that long: each submission calls this first, so the report is handled, and the next
+        job handed out, between two requests."""
+        if self._draining:
+            return  # messages are being handled (across an await, or this is a call from their handling)
+        self._inbox.extend(self.executor.poll())
+        self._draining = True
+        try:
+            while self._inbox:
+                try:
+                    handled = self._handle_now(self._inbox[0])
+                except Exception:
+                    log.exception("could not handle a worker message %s", type(self._inbox[0]).__name__)
+                    handled = True
+                if not handled:
+                    break
+                self._inbox.popleft()
+        finally:
+            self._draining = False
+        if self._inbox and (self._drain_task is None or self._drain_task.done()):
+            self._drain_task = asyncio.create_task(self._drain())  # the rest needs awaiting
+
+    async def _drain(self) -> None:
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._inbox:
+                item = self._inbox[0]
+                try:
+                    if not self._handle_now(item):
+                        await self._handle(item)
+                except Exception:
+                    log.exception("could not handle a worker message %s", type(item).__name__)
+                self._inbox.popleft()
+        finally:
+            self._draining = False
+
+    def _handle_now(self, item: Any) -> bool:
+        """Handle a worker message without waiting; False (nothing done) when it needs `_handle`."""
         if isinstance(item, JobEvent):
             track = self._running.get(item.job_id)
             if track is None or track.stop_reason is not None:
-                return  # a job being killed: nothing more of it is delivered
+                return True  # a job being killed: nothing more of it is delivered
             self._observe(track, item)
             self.hub.run_event(item.job_id, item.type, item.data)
         elif isinstance(item, JobPreview):
@@ -347,23 +392,35 @@ class Dispatcher:
         elif isinstance(item, JobFinished):
             # Recorded even when the server has just killed its worker: the job ended before the kill landed,
             # and the worker's exit then names no job, so this report is the only one that ends it.
-            track = self._running.get(item.job_id)
-            if track is None:
-                return
-            state = _FINAL_STATES.get(item.status, JobState.FAILED)
-            reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
-            reason = reasons.get(state)
-            await self._finish(item.job_id, state, item.outputs, item.meta, item.messages, reason)
+            if item.job_id not in self._running:
+                return True
+            return self._finish_now(*self._ending(item))
         elif isinstance(item, CancelAnswer):
             if item.accepted:  # the job ends cancelled; a refusal is settled by the job's own end, which follows
                 self._settle_cancels(item.job_id, True)
+        elif isinstance(item, WorkerGone):
+            return False
+        else:
+            self.kick()
+        return True
+
+    async def _handle(self, item: Any) -> None:
+        if isinstance(item, JobFinished):
+            if item.job_id in self._running:
+                await self._finish(*self._ending(item))
         elif isinstance(item, WorkerGone):
             self._warm.pop(item.worker_id, None)  # a fresh worker holds nothing
             if item.job_id is not None and item.job_id in self._running:
                 await self._worker_gone(item)
             self.kick()
-        else:
-            self.kick()
+
+    @staticmethod
+    def _ending(
+        item: JobFinished,
+    ) -> tuple[str, JobState, dict[str, Any], dict[str, Any], list[list[Any]], str | None]:
+        state = _FINAL_STATES.get(item.status, JobState.FAILED)
+        reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
+        return item.job_id, state, item.outputs, item.meta, item.messages, reasons.get(state)
 
     @staticmethod
     def _observe(track: _Track, event: JobEvent) -> None:
@@ -443,6 +500,51 @@ class Dispatcher:
         messages: list[list[Any]],
         stop_reason: str | None,
     ) -> None:
+        call, done = self._finishing(job_id, state, outputs, meta, messages, stop_reason)
+        try:
+            outcome = await short_call(self.store, call)
+        except BaseException:
+            done(None)
+            raise
+        done(outcome)
+
+    def _finish_now(
+        self,
+        job_id: str,
+        state: JobState,
+        outputs: dict[str, Any],
+        meta: dict[str, Any],
+        messages: list[list[Any]],
+        stop_reason: str | None,
+    ) -> bool:
+        """`_finish` with the store call made in place; False, with nothing done, while another thread uses
+        the store."""
+        with self.store.uncontended() as free:
+            if not free:
+                return False
+            call, done = self._finishing(job_id, state, outputs, meta, messages, stop_reason)
+            try:
+                outcome = call()
+            except BaseException:
+                done(None)
+                raise
+        done(outcome)
+        return True
+
+    def _finishing(
+        self,
+        job_id: str,
+        state: JobState,
+        outputs: dict[str, Any],
+        meta: dict[str, Any],
+        messages: list[list[Any]],
+        stop_reason: str | None,
+    ) -> tuple[
+        Callable[[], tuple[QueueCounts, tuple[Job, QueueCounts] | None]],
+        Callable[[tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None], None],
+    ]:
+        """A job's end: the store call that records it (and claims the freed worker's next job), and what
+        follows it (given the call's outcome, or None when it failed)."""
         status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
         success = self._success_of(job_id) if state is JobState.COMPLETED else None
         fold_into = None
@@ -460,11 +562,24 @@ class Dispatcher:
                 self.store.finish(job_id, result)
                 return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
 
-        try:
-            counts, claimed = await short_call(self.store, finish_and_claim)
-        except BaseException:
-            self._release(worker_id, None)
-            raise
+        def done(outcome: tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None) -> None:
+            if outcome is None:
+                self._release(worker_id, None)
+                return
+            self._recorded(job_id, state, success, worker_id, *outcome)
+
+        return finish_and_claim, done
+
+    def _recorded(
+        self,
+        job_id: str,
+        state: JobState,
+        success: tuple[str, str, bool] | None,
+        worker_id: str | None,
+        counts: QueueCounts,
+        claimed: tuple[Job, QueueCounts] | None,
+    ) -> None:
+        """After the store recorded a job's end: announce it, and start the claimed next job."""
         self._settle_cancels(job_id, state in (JobState.CANCELLED, JobState.REMOVED))
         track = self._running.pop(job_id, None)
         if track is not None and state is JobState.COMPLETED:

@@ -55,4 +55,9 @@ class Executor(Protocol):
         """Everything the workers report, in the order each worker sent it."""
         ...
 
+    def poll(self) -> list[ExecutorMessage]:
+        """What the workers have reported and `messages` has not yet handed out, without waiting (each message
+        is handed out once, by one or the other, in order)."""
+        ...
+
     async def close(self) -> None: ...

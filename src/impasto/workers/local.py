@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import pickle
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from impasto.workers.messages import (
     WorkerReady,
 )
 from impasto.workers.messages import send as send_message
+from impasto.workers.pipe_reader import PipeReader
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class _Worker:
     rss_bytes: int = 0  # as reported after its last job
     retiring: bool = False  # recycled: takes no more jobs, exits, and is replaced
     send_lock: threading.Lock = field(default_factory=threading.Lock)
+    reader: PipeReader | None = None
 
     def send(self, message: object) -> None:
         with self.send_lock:
@@ -60,7 +63,7 @@ def _kill_if_alive(process: BaseProcess) -> None:
 
 
 class LocalProcessExecutor:
-    """One worker process per slot; a reader thread per worker forwards its messages to the event loop."""
+    """One worker process per slot; the event loop reads each worker's messages (workers/pipe_reader.py)."""
 
     def __init__(
         self,
@@ -113,19 +116,39 @@ class LocalProcessExecutor:
         )
         process.start()
         child.close()
-        worker = _Worker(worker_id, process, parent, asyncio.Event())
+        worker = _Worker(worker_id, process, parent, asyncio.Event(), reader=PipeReader(parent.fileno()))
         self._workers[worker_id] = worker
-        threading.Thread(target=self._read, args=(worker,), name=f"impasto-{worker_id}-reader", daemon=True).start()
+        assert self._loop is not None and worker.reader is not None
+        self._loop.add_reader(worker.reader.fileno, self._readable, worker)
 
-    def _read(self, worker: _Worker) -> None:
-        """Reader thread: every message goes to the loop in order; EOF means the process is gone."""
-        while True:
+    def _readable(self, worker: _Worker) -> None:
+        """On the loop: every whole message goes on in order; EOF means the process is gone."""
+        reader = worker.reader
+        if reader is None:
+            return
+        frames, closed = reader.read()
+        messages: list[ExecutorMessage | Heartbeat] = []
+        for frame in frames:
             try:
-                message = worker.conn.recv()
-            except (EOFError, OSError):
-                break
-            # A worker sends a run's events in batches; a batch crosses to the loop in one wake-up.
-            self._deliver(worker, message if isinstance(message, list) else [message])
+                message = pickle.loads(frame)
+            except Exception:
+                log.exception("worker %s sent a message that does not decode; dropped", worker.worker_id)
+                continue
+            # A worker sends a run's events in batches.
+            messages.extend(message if isinstance(message, list) else [message])
+        if messages:
+            self._on_messages(worker, messages)
+        if closed:
+            assert self._loop is not None
+            self._loop.remove_reader(reader.fileno)
+            reader.close()
+            worker.reader = None
+            threading.Thread(
+                target=self._reap, args=(worker,), name=f"impasto-{worker.worker_id}-reap", daemon=True
+            ).start()
+
+    def _reap(self, worker: _Worker) -> None:
+        """The worker's pipe closed: wait for its exit code, then report it gone."""
         worker.process.join(timeout=5)
         self._deliver(worker, [WorkerGone(worker.worker_id, worker.job_id, worker.process.exitcode)])
 
@@ -228,6 +251,14 @@ class LocalProcessExecutor:
         while True:
             yield await self._messages.get()
 
+    def poll(self) -> list[ExecutorMessage]:
+        for worker in list(self._workers.values()):
+            self._readable(worker)  # what the loop has not read yet (one non-blocking read each)
+        taken = []
+        while not self._messages.empty():
+            taken.append(self._messages.get_nowait())
+        return taken
+
     async def close(self) -> None:
         self._closing = True
         if self._watchdog is not None:
@@ -241,4 +272,8 @@ class LocalProcessExecutor:
             if worker.process.is_alive():
                 worker.process.kill()
                 await asyncio.to_thread(worker.process.join, 3)
+            if worker.reader is not None and self._loop is not None:
+                self._loop.remove_reader(worker.reader.fileno)
+                worker.reader.close()
+                worker.reader = None
             worker.conn.close()

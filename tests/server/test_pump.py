@@ -1,0 +1,124 @@
+"""Worker reports handled by the next submission (Dispatcher.pump): at once, in order, each once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from impasto.queue import JobState, NewJob, SqliteJobStore
+from impasto.server.dispatch import Dispatcher
+from impasto.server.hub import Hub
+from impasto.workers.executor import ExecutorMessage
+from impasto.workers.messages import JobEvent, JobFinished, JobSpec, WorkerGone
+
+
+class ScriptedExecutor:
+    """One worker whose reports the test writes; a job's end frees the worker when it is handed out."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[ExecutorMessage] = asyncio.Queue()
+        self.running: str | None = None
+        self.submitted: list[str] = []
+
+    def report(self, *messages: ExecutorMessage) -> None:
+        for message in messages:
+            self._queue.put_nowait(message)
+
+    def _taken(self, message: ExecutorMessage) -> ExecutorMessage:
+        if isinstance(message, JobFinished | WorkerGone) and message.job_id == self.running:
+            self.running = None
+        return message
+
+    async def start(self) -> None:
+        pass
+
+    def idle_workers(self) -> list[str]:
+        return [] if self.running else ["w"]
+
+    def submit(self, worker_id: str, job: JobSpec) -> None:
+        self.running = job.job_id
+        self.submitted.append(job.job_id)
+
+    def interrupt(self, job_id: str, *, force: bool = False) -> bool:
+        return self.running == job_id
+
+    def free(self, *, unload_models: bool, free_memory: bool) -> None:
+        pass
+
+    def devices(self) -> list[dict[str, Any]]:
+        return []
+
+    def workers(self) -> list[dict[str, Any]]:
+        return []
+
+    async def messages(self) -> AsyncIterator[ExecutorMessage]:
+        while True:
+            yield self._taken(await self._queue.get())
+
+    def poll(self) -> list[ExecutorMessage]:
+        taken = []
+        while not self._queue.empty():
+            taken.append(self._taken(self._queue.get_nowait()))
+        return taken
+
+    async def close(self) -> None:
+        pass
+
+
+def job(job_id: str) -> NewJob:
+    prompt = {"1": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": job_id}}}
+    return NewJob(job_id, None, prompt, {}, ["1"], "c1", 1000)
+
+
+def events(job_id: str) -> list[ExecutorMessage]:
+    return [
+        JobEvent(job_id, "execution_start", {"prompt_id": job_id, "timestamp": 1}),
+        JobEvent(job_id, "executing", {"node": "1", "display_node": "1", "prompt_id": job_id}),
+        JobEvent(job_id, "execution_success", {"prompt_id": job_id, "timestamp": 2}),
+        JobFinished(job_id, "success", {}, {}, [["execution_success", {"prompt_id": job_id, "timestamp": 2}]]),
+    ]
+
+
+async def test_a_submission_first_records_the_end_that_arrived_and_hands_the_freed_worker_its_job(tmp_path):
+    store, executor = SqliteJobStore(tmp_path / "q.db"), ScriptedExecutor()
+    dispatcher = Dispatcher(store, executor, Hub())
+    dispatcher.start()
+    try:
+        await dispatcher.enqueue(job("a"))
+        await dispatcher.enqueue(job("b"))
+        assert executor.submitted == ["a"]
+        executor.report(*events("a"))
+        # No await between the report and the submission: the message loop has not had a turn.
+        await dispatcher.enqueue(job("c"))
+        got = store.get("a")
+        assert got is not None and got.state is JobState.COMPLETED
+        assert executor.submitted == ["a", "b"]  # the next job in run order, not the new one
+        executor.report(*events("b"))
+        await asyncio.sleep(0.05)  # now the message loop's turn: handled there, once
+        assert executor.submitted == ["a", "b", "c"]
+        assert [j.id for j in store.history(0, None)] == ["a", "b"]  # each recorded once
+    finally:
+        await dispatcher.stop()
+        store.close()
+
+
+async def test_a_report_that_needs_waiting_keeps_the_ones_after_it_waiting_in_order(tmp_path):
+    store, executor = SqliteJobStore(tmp_path / "q.db"), ScriptedExecutor()
+    dispatcher = Dispatcher(store, executor, Hub())
+    dispatcher.start()
+    try:
+        await dispatcher.enqueue(job("a"))
+        executor.report(WorkerGone("w", "a", -9))  # handled with an await (the crash is recorded in a thread hop)
+        await dispatcher.enqueue(job("b"))
+        await asyncio.sleep(0.05)
+        crashed = store.get("a")
+        assert crashed is not None and crashed.state is JobState.FAILED
+        assert executor.submitted == ["a", "b"]
+        executor.report(*events("b"))
+        await asyncio.sleep(0.05)
+        finished = store.get("b")
+        assert finished is not None and finished.state is JobState.COMPLETED
+    finally:
+        await dispatcher.stop()
+        store.close()
