@@ -152,3 +152,11 @@ def test_a_node_that_runs_long_is_announced_while_it_runs(tmp_path, configure_no
         parent.send(Stop())
         worker.join(timeout=30)
         parent.close()
+
+
+def test_resident_bytes_follows_this_processs_memory():
+    before = child.resident_bytes()
+    block = b"\x01" * (64 * 2**20)  # written, so every page is resident
+    grown = child.resident_bytes()
+    assert before > 0 and grown - before >= 32 * 2**20
+    del block
