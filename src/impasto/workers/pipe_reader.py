@@ -26,7 +26,7 @@ class FrameBuffer:
     def __init__(self) -> None:
         self._data = bytearray()
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | memoryview) -> list[bytes]:
         self._data += data
         frames: list[bytes] = []
         view, start = self._data, 0
@@ -60,6 +60,9 @@ class PipeReader:
     def __init__(self, fd: int) -> None:
         self._sock = socket.socket(fileno=os.dup(fd))  # its own descriptor: closing it leaves the pipe's alone
         self._frames = FrameBuffer()
+        # One buffer for every read: `recv(n)` would allocate (and for this size map and unmap) n bytes each time.
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
         self.fileno = self._sock.fileno()
 
     def read(self) -> tuple[list[bytes], bool]:
@@ -67,15 +70,15 @@ class PipeReader:
         frames: list[bytes] = []
         while True:
             try:
-                chunk = self._sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
+                size = self._sock.recv_into(self._view, READ_SIZE, socket.MSG_DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return frames, False
             except OSError:
                 return frames, True
-            if not chunk:
+            if not size:
                 return frames, True
-            frames.extend(self._frames.feed(chunk))
-            if len(chunk) < READ_SIZE:
+            frames.extend(self._frames.feed(self._view[:size]))
+            if size < READ_SIZE:
                 return frames, False
 
     def close(self) -> None:
