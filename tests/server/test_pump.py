@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from impasto.queue import JobState, NewJob, SqliteJobStore
@@ -55,6 +55,9 @@ class ScriptedExecutor:
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:
             yield self._taken(await self._queue.get())
+
+    def listen(self, arrived: Callable[[], None]) -> None:
+        pass  # the test decides when reports are handled
 
     def poll(self) -> list[ExecutorMessage]:
         taken = []

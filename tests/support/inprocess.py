@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from impasto.engine.cancel import CancelToken
@@ -55,6 +55,7 @@ class ThreadExecutor:
         self.gate.set()
         self.submitted: list[str] = []
         self.freed: list[tuple[bool, bool]] = []
+        self._arrived: Callable[[], None] | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -71,7 +72,7 @@ class ThreadExecutor:
         loop = self._loop
 
         def put(message: ExecutorMessage) -> None:
-            loop.call_soon_threadsafe(self._queue.put_nowait, message)
+            loop.call_soon_threadsafe(self._put, message)
 
         def sink(event: Any) -> None:
             if isinstance(event, Event):
@@ -123,6 +124,14 @@ class ThreadExecutor:
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:
             yield await self._queue.get()
+
+    def _put(self, message: ExecutorMessage) -> None:
+        self._queue.put_nowait(message)
+        if self._arrived is not None:
+            self._arrived()
+
+    def listen(self, arrived: Callable[[], None]) -> None:
+        self._arrived = arrived
 
     def poll(self) -> list[ExecutorMessage]:
         taken = []

@@ -399,12 +399,12 @@ class SqliteJobStore:
                 pending = db.execute("SELECT value FROM counters WHERE name = 'pending'").fetchone()[0]
                 if pending >= max_pending:
                     raise QueueFullError(max_pending)
-            number = job.number
+            number, tombstone = job.number, None
             if number is None:
-                self._check_new(db, job.id)  # a duplicate takes no number
+                tombstone = self._check_new(db, job.id)  # a duplicate takes no number
                 counter = self._take_number(db)
                 number = float(-counter if front else counter)
-            row = self._insert(db, job, number)
+            row = self._insert(db, job, number, tombstone)
             if answer is not None:
                 self._store_answer(db, answer([_job(row)]))
         return self._remember(job, row)
@@ -427,17 +427,24 @@ class SqliteJobStore:
             ).fetchone()
         return None if row is None else StoredAnswer(*row)
 
-    def _check_new(self, db: sqlite3.Connection, job_id: str) -> None:
-        # Checked first for a typed error; the unique index jobs_active_id enforces the same rule.
-        active = "SELECT 1 FROM jobs WHERE id = ? AND state IN ('pending', 'in_progress')"
-        if db.execute(active, (job_id,)).fetchone() is not None:
-            raise DuplicateJobError(job_id)
+    def _check_new(self, db: sqlite3.Connection, job_id: str) -> bool:
+        """Raise `DuplicateJobError` when the id is pending or running; whether it has a tombstone.
 
-    def _insert(self, db: sqlite3.Connection, job: NewJob, number: float) -> sqlite3.Row:
-        """Insert one pending job inside the caller's transaction."""
-        self._check_new(db, job.id)
-        # The new run supersedes a tombstone of the id: a cancel must now find the pending job.
-        db.execute("DELETE FROM jobs WHERE id = ? AND +state = 'removed'", (job.id,))
+        Checked first for a typed error; the unique index jobs_active_id enforces the same rule. An id has a
+        row or three (its history entry, a tombstone, its active run), all read through jobs_id.
+        """
+        states = {state for (state,) in db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,))}
+        if JobState.PENDING.value in states or JobState.IN_PROGRESS.value in states:
+            raise DuplicateJobError(job_id)
+        return JobState.REMOVED.value in states
+
+    def _insert(self, db: sqlite3.Connection, job: NewJob, number: float, tombstone: bool | None = None) -> sqlite3.Row:
+        """Insert one pending job inside the caller's transaction (`tombstone`: what `_check_new` found, if
+        the caller already asked it)."""
+        if tombstone is None:
+            tombstone = self._check_new(db, job.id)
+        if tombstone:  # the new run supersedes it: a cancel must now find the pending job
+            db.execute("DELETE FROM jobs WHERE id = ? AND +state = 'removed'", (job.id,))
         prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
         row = db.execute(
             "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"

@@ -103,6 +103,7 @@ class Dispatcher:
         self._drain_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.executor.listen(self.pump)  # a worker's report is handled in the loop turn that reads it
         self._tasks = [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._message_loop())]
 
     async def stop(self) -> None:
@@ -340,9 +341,9 @@ class Dispatcher:
         job handed out, between two requests."""
         if self._draining:
             return  # messages are being handled (across an await, or this is a call from their handling)
-        self._inbox.extend(self.executor.poll())
         self._draining = True
         try:
+            self._inbox.extend(self.executor.poll())
             while self._inbox:
                 try:
                     handled = self._handle_now(self._inbox[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from impasto.workers.messages import (
@@ -53,6 +53,11 @@ class Executor(Protocol):
 
     def messages(self) -> AsyncIterator[ExecutorMessage]:
         """Everything the workers report, in the order each worker sent it."""
+        ...
+
+    def listen(self, arrived: Callable[[], None]) -> None:
+        """Call `arrived` on the event loop after messages arrive, so the caller can `poll` for them at once
+        (they are also handed out by `messages`, to a caller that does not poll)."""
         ...
 
     def poll(self) -> list[ExecutorMessage]:

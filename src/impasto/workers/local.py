@@ -9,7 +9,7 @@ import multiprocessing
 import pickle
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -85,6 +85,7 @@ class LocalProcessExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._restarts: dict[str, int] = {}
+        self._arrived: Callable[[], None] | None = None
         self._gpus = [] if settings.cpu else visible_gpus()  # worker i computes on GPU i (mod their number)
 
     async def start(self) -> None:
@@ -143,6 +144,9 @@ class LocalProcessExecutor:
             self._loop.remove_reader(reader.fileno)
             reader.close()
             worker.reader = None
+        if messages and self._arrived is not None:
+            self._arrived()
+        if closed:
             threading.Thread(
                 target=self._reap, args=(worker,), name=f"impasto-{worker.worker_id}-reap", daemon=True
             ).start()
@@ -250,6 +254,9 @@ class LocalProcessExecutor:
     async def messages(self) -> AsyncIterator[ExecutorMessage]:
         while True:
             yield await self._messages.get()
+
+    def listen(self, arrived: Callable[[], None]) -> None:
+        self._arrived = arrived
 
     def poll(self) -> list[ExecutorMessage]:
         for worker in list(self._workers.values()):
