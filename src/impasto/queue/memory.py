@@ -368,6 +368,10 @@ class MemoryJobStore:
             states = [job.state for job in self._rows.values()]
             return states.count(JobState.PENDING), states.count(JobState.IN_PROGRESS)
 
+    def queue_state(self) -> tuple[int, int, bool]:
+        with self._lock:
+            return (*self.counts(), self._paused)
+
     def _history(self) -> list[Job]:
         return sorted((j for j in self._rows.values() if j.state in HISTORY_STATES), key=lambda j: j.finished_seq or 0)
 

@@ -73,7 +73,8 @@ _ALL = -1  # SQLite's LIMIT for "no limit"
 _NEWEST = f"SELECT {_COLUMNS} FROM jobs WHERE id = ? ORDER BY seq DESC LIMIT 1"
 _ACTIVE_COUNTS = (
     "SELECT (SELECT value FROM counters WHERE name = 'pending'),"
-    " (SELECT value FROM counters WHERE name = 'in_progress')"
+    " (SELECT value FROM counters WHERE name = 'in_progress'),"
+    " (SELECT value FROM settings WHERE name = 'paused')"
 )
 # Jobs of one state in run order, served by the index jobs_queue without a sort.
 _IN_STATE = f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY number, seq"
@@ -234,9 +235,14 @@ class SqliteJobStore:
         self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside `transaction`, a savepoint, unless the call is `one_statement` (a
+        statement that fails changes nothing by itself)."""
         with self._lock:
             if self._depth:
+                if one_statement:
+                    yield self._db
+                    return
                 with self._savepoint():
                     yield self._db
                 return
@@ -469,7 +475,7 @@ class SqliteJobStore:
     ) -> Job | None:
         if choose is not None and look_ahead > 1:
             return self._claim_chosen(worker_id, now_ms, look_ahead, choose)
-        with self._write() as db:
+        with self._write(one_statement=True) as db:
             # Pick and mark in one statement inside the write lock: no other claim can see this row as pending.
             # The subquery reads jobs_queue in run order; the paused flag is checked in the same statement.
             row = db.execute(
@@ -622,9 +628,13 @@ class SqliteJobStore:
             return self._writes << 32 | others
 
     def counts(self) -> tuple[int, int]:
+        pending, running, _ = self.queue_state()
+        return pending, running
+
+    def queue_state(self) -> tuple[int, int, bool]:
         with self._read() as db:
-            row = db.execute(_ACTIVE_COUNTS).fetchone()  # kept by triggers (schema v8)
-            return int(row[0]), int(row[1])
+            row = db.execute(_ACTIVE_COUNTS).fetchone()  # the counts are kept by triggers (schema v8)
+            return int(row[0]), int(row[1]), bool(row[2])
 
     def history(self, offset: int, limit: int | None) -> list[Job]:
         check_page(offset, limit)

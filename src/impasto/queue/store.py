@@ -132,6 +132,10 @@ class JobStore(Protocol):
         """`(pending, running)` counts, read in one snapshot."""
         ...
 
+    def queue_state(self) -> tuple[int, int, bool]:
+        """`(pending, running, paused)`, read in one snapshot (what every `status` message carries)."""
+        ...
+
     def history(self, offset: int, limit: int | None) -> list[Job]:
         """Finished jobs (history states only), oldest completion first: skip `offset`, then up to `limit`.
 

@@ -9,8 +9,7 @@ from impasto.server.store_calls import short_call
 
 def read_counts(store: JobStore) -> QueueCounts:
     """The counts `status` carries (blocking: call it inside the thread that changed the queue)."""
-    pending, running = store.counts()
-    return QueueCounts(pending, running, store.is_paused())
+    return QueueCounts(*store.queue_state())
 
 
 async def queue_counts(store: JobStore) -> QueueCounts:

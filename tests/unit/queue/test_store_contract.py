@@ -972,3 +972,12 @@ def test_a_call_failing_inside_a_transaction_is_undone_alone(store: JobStore):
             store.add(new_job("b", store.next_number()), max_pending=1)
         add(store, "c")
     assert [job.id for job in store.pending()] == ["a", "c"]
+
+
+def test_queue_state_is_the_counts_and_the_paused_flag(store: JobStore):
+    assert store.queue_state() == (0, 0, False)
+    add(store, "a")
+    add(store, "b")
+    store.claim_next("w1", 2000)
+    store.set_paused(True)
+    assert store.queue_state() == (*store.counts(), True) == (1, 1, True)
