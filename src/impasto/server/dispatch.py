@@ -210,7 +210,9 @@ class Dispatcher:
         def add_and_claim() -> tuple[Job, QueueCounts, tuple[Job, QueueCounts] | None]:
             with self.store.transaction():  # one commit for both
                 added = self.store.add(job, front=front, max_pending=max_pending, answer=answer)
-                return added, read_counts(self.store), None if worker_id is None else self._claim(worker_id)
+                counts = read_counts(self.store)
+                # A paused queue hands out nothing: no claim to try (the flag was read in this transaction).
+                return added, counts, None if worker_id is None or counts.paused else self._claim(worker_id)
 
         try:
             added, counts, claimed = await short_call(self.store, add_and_claim)
