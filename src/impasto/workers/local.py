@@ -224,7 +224,7 @@ class LocalProcessExecutor:
                 with contextlib.suppress(OSError):  # a worker that just died is reported by its reader
                     worker.send(CancelJob(job_id))
                 continue
-            # SIGTERM, then SIGKILL half a second later: the reader thread sees the pipe close either way.
+            # SIGTERM, then SIGKILL half a second later: the loop reads the pipe closing either way.
             worker.process.terminate()
             if self._loop is not None:
                 self._loop.call_later(0.5, _kill_if_alive, worker.process)

@@ -2,7 +2,7 @@
 
 Plain picklable dataclasses of JSON-like data: the server side never needs the engine's classes. Each
 pickles as its class and field values (`__reduce__`), several times faster than the default for slotted
-dataclasses, which matters at one pipe message per node; `send` pickles without multiprocessing's pickler.
+dataclasses, which matters at a pipe message or more per job; `send` pickles without multiprocessing's pickler.
 """
 
 from __future__ import annotations
