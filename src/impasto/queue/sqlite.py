@@ -67,6 +67,8 @@ _SUMMARY_COLUMNS = (
     " stop_reason, outputs, messages, status_str, workflow_id, version, finished_seq"
 )
 _COLUMNS = _SUMMARY_COLUMNS + ", prompt, extra_data, outputs_to_execute, meta"
+_SUBMITTED = ("prompt", "extra_data", "outputs_to_execute")  # never change after the insert
+_LEAN_COLUMNS = _SUMMARY_COLUMNS + ", meta"  # _COLUMNS without the submitted JSON, for a record whose values we hold
 _ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
 _ALL = -1  # SQLite's LIMIT for "no limit"
 # The newest row of an id, via jobs_id: a pending or running run is always newer than the id's history entry.
@@ -80,6 +82,8 @@ _ACTIVE_COUNTS = (
 _IN_STATE = f"SELECT {_COLUMNS} FROM jobs WHERE state = ? ORDER BY number, seq"
 
 
+CLAIMED_KEPT = 1024  # running jobs whose decoded submission the store keeps for their finish
+ADDED_KEPT = 8  # jobs just added whose decoded submission the store keeps for an immediate claim
 CHECKPOINT_EVERY = 200  # commits between checkpoints (also made once a second while commits come)
 WAL_SIZE_LIMIT = 32 * 2**20  # bytes of WAL file kept after a checkpoint empties it
 
@@ -151,9 +155,12 @@ def _connect(path: Path | None) -> sqlite3.Connection:
 _JSON_COLUMNS = frozenset({"prompt", "extra_data", "outputs_to_execute", "outputs", "meta", "messages"})
 
 
-def _values(row: sqlite3.Row) -> dict[str, Any]:
-    """A row's columns as record fields: the selected column names are the field names of `Job`."""
-    values = {k: json.loads(v) if k in _JSON_COLUMNS else v for k, v in zip(row.keys(), row, strict=True)}
+def _values(row: sqlite3.Row, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A row's columns as record fields (the selected column names are the field names of `Job`), without the
+    columns in `skip`."""
+    values = {
+        k: json.loads(v) if k in _JSON_COLUMNS else v for k, v in zip(row.keys(), row, strict=True) if k not in skip
+    }
     values["state"] = JobState(values["state"])
     values["cancel_requested"] = bool(values["cancel_requested"])
     return values
@@ -161,6 +168,22 @@ def _values(row: sqlite3.Row) -> dict[str, Any]:
 
 def _job(row: sqlite3.Row) -> Job:
     return Job(**_values(row))
+
+
+Submitted = tuple[Any, Any, Any]  # a job's prompt, extra_data and outputs_to_execute, decoded
+
+
+def _job_with(row: sqlite3.Row, submitted: Submitted) -> Job:
+    """A record whose submitted JSON is already decoded: a frontend submission carries its whole UI workflow in
+    extra_data (tens or hundreds of KB), which is then not decoded again."""
+    values = _values(row, skip=_SUBMITTED)
+    values["prompt"], values["extra_data"], values["outputs_to_execute"] = submitted
+    return Job(**values)
+
+
+def _new_job_record(job: NewJob, row: sqlite3.Row) -> Job:
+    """The record of a job just inserted from `job`: it holds the NewJob's own values, which it was written from."""
+    return _job_with(row, (job.prompt, job.extra_data, job.outputs_to_execute))
 
 
 def _summary(row: sqlite3.Row) -> JobSummary:
@@ -232,6 +255,10 @@ class SqliteJobStore:
         self._writes = 0  # commits through this store; other connections show in PRAGMA data_version
         self._depth = 0  # open transaction levels (`transaction`): 0 none, 1 the outer one, more savepoints
         self._on_commit: list[Callable[[], None]] = []  # cache updates waiting for the outer commit
+        # seq -> the decoded submitted JSON of a job claimed through this store, for its finish (bounded), and
+        # of the jobs added last, for a claim that follows at once (a worker was free).
+        self._claimed: dict[int, Submitted] = {}
+        self._added: dict[int, Submitted] = {}
         self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
@@ -255,6 +282,7 @@ class SqliteJobStore:
                 self._db.execute("COMMIT")
             except BaseException:
                 self._on_commit.clear()
+                self._added.clear()  # a seq of a row undone here may be taken again
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
@@ -372,9 +400,11 @@ class SqliteJobStore:
                 "UPDATE counters SET value = value + 1 WHERE name = 'finished_seq' RETURNING value"
             ).fetchone()[0]
         fields = (result.state.value, _dump(result.outputs), _dump(result.meta), _dump(result.messages))
+        submitted = self._claimed.pop(seq, None)
         row = db.execute(
             "UPDATE jobs SET state = ?, outputs = ?, meta = ?, messages = ?, status_str = ?, ended_ms = ?,"
-            f" stop_reason = ?, finished_seq = ?, version = version + 1 WHERE seq = ? RETURNING {_COLUMNS}",
+            " stop_reason = ?, finished_seq = ?, version = version + 1 WHERE seq = ?"
+            f" RETURNING {_COLUMNS if submitted is None else _LEAN_COLUMNS}",
             (*fields, result.status_str, result.ended_ms, result.stop_reason, finished_seq, seq),
         ).fetchone()
         # A new history entry replaces every older entry and tombstone of its id (execution.md §11); a new
@@ -385,7 +415,7 @@ class SqliteJobStore:
             self._fold(db, seq, result.fold_into)
         self._items.pop(seq, None)
         self._prune(db, tombstones=finished_seq is None)
-        return _job(row)
+        return _job(row) if submitted is None else _job_with(row, submitted)
 
     def next_number(self) -> int:
         with self._write() as db:
@@ -412,7 +442,7 @@ class SqliteJobStore:
                 number = float(-counter if front else counter)
             row = self._insert(db, job, number, tombstone)
             if answer is not None:
-                self._store_answer(db, answer([_job(row)]))
+                self._store_answer(db, answer([_new_job_record(job, row)]))
         return self._remember(job, row)
 
     def _store_answer(self, db: sqlite3.Connection, answer: StoredAnswer) -> None:
@@ -461,7 +491,11 @@ class SqliteJobStore:
         return row_out
 
     def _remember(self, job: NewJob, row: sqlite3.Row) -> Job:
-        added = _job(row)
+        added = _new_job_record(job, row)
+        with self._lock:
+            if len(self._added) >= ADDED_KEPT:
+                del self._added[next(iter(self._added))]
+            self._added[added.seq] = (added.prompt, added.extra_data, added.outputs_to_execute)
         item = QueueItem(added.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"])
         # Only once committed: a rolled-back insert could hand its seq to another row.
         self._after_commit(functools.partial(self._cache_item, added.seq, item))
@@ -484,7 +518,7 @@ class SqliteJobStore:
                 f" AND (SELECT value FROM settings WHERE name = 'paused') = 0 RETURNING {_COLUMNS}",
                 (worker_id, now_ms),
             ).fetchone()
-            return None if row is None else _job(row)
+            return None if row is None else self._claimed_record(row)
 
     def _claim_chosen(self, worker_id: str, now_ms: int, look_ahead: int, choose: Chooser) -> Job | None:
         with self._write() as db:
@@ -505,7 +539,18 @@ class SqliteJobStore:
                 f" WHERE seq = ? RETURNING {_COLUMNS}",
                 (worker_id, now_ms, chosen.seq),
             ).fetchone()
-            return _job(row)
+            return self._claimed_record(row)
+
+    def _claimed_record(self, row: sqlite3.Row) -> Job:
+        submitted = self._added.pop(row["seq"], None)
+        job = _job(row) if submitted is None else _job_with(row, submitted)
+        if len(self._claimed) >= CLAIMED_KEPT:  # claims finished elsewhere (another process, a restart)
+            self._claimed.clear()
+        # Only once committed: a claim rolled back with the insert of its job could leave a seq to be reused.
+        self._after_commit(
+            functools.partial(self._claimed.__setitem__, job.seq, (job.prompt, job.extra_data, job.outputs_to_execute))
+        )
+        return job
 
     def finish(self, job_id: str, result: JobResult) -> Job | None:
         result = checked_result(result)
@@ -754,7 +799,8 @@ class SqliteJobStore:
                 (batch_id, requested, _dump([j.id for j in fitting]), fitting[0].created_ms if fitting else 0),
             )
             if answer is not None:
-                self._store_answer(db, answer([_job(row) for row in rows]))
+                records = [_new_job_record(job, row) for job, row in zip(fitting, rows, strict=True)]
+                self._store_answer(db, answer(records))
         return [self._remember(job, row) for job, row in zip(fitting, rows, strict=True)]
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
@@ -770,7 +816,7 @@ class SqliteJobStore:
             number = float(self._take_number(db)) if job.number is None else job.number
             row = self._insert(db, job, number)
             if answer is not None:
-                self._store_answer(db, answer([_job(row)]))
+                self._store_answer(db, answer([_new_job_record(job, row)]))
             db.execute(
                 "INSERT INTO repeats (id, state, created_ms, runs, max_runs, current_job, last_job, stop_reason, spec)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -9,8 +9,11 @@ Contract shared by every implementation (one contract test suite runs against ea
   first and last-in-first-out among themselves), ties by submission order.
 - An id has at most one PENDING or IN_PROGRESS row. Its earlier finished entry stays in history until the new
   run finishes, then is replaced; `get` and `cancel` see the newest row of an id.
-- The prompt and `extra_data` are opaque JSON to the store: stored as given, returned as fresh copies. Removing
-  sensitive `extra_data` keys is the caller's job.
+- The prompt and `extra_data` are opaque JSON to the store, stored as given. The records it returns are
+  read-only: a record may share its prompt, `extra_data` and `outputs_to_execute` with the `NewJob` it was
+  added from and with the other records of the same run (a frontend submission carries its UI workflow,
+  tens or hundreds of KB, which is then decoded once per run, not once per call). Removing sensitive
+  `extra_data` keys is the caller's job.
 - History keeps the newest `history_max` finished jobs by completion order; REMOVED tombstones are kept, up to
   `history_max` of them (oldest submitted pruned first), but never counted as history.
 """

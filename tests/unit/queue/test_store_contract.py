@@ -981,3 +981,31 @@ def test_queue_state_is_the_counts_and_the_paused_flag(store: JobStore):
     store.claim_next("w1", 2000)
     store.set_paused(True)
     assert store.queue_state() == (*store.counts(), True) == (1, 1, True)
+
+
+def test_a_finished_record_holds_its_runs_submission(make_store: MakeStore):
+    store = make_store()
+    job = new_job("a", store.next_number())
+    store.add(job)
+    claimed = store.claim_next("w1", 2000)
+    finished = store.finish("a", result("a", JobState.COMPLETED))
+    assert claimed is not None and finished is not None
+    for record in (claimed, finished, store.get("a")):
+        assert record is not None
+        assert (record.prompt, record.extra_data, record.outputs_to_execute) == (
+            job.prompt,
+            job.extra_data,
+            job.outputs_to_execute,
+        )
+
+
+def test_a_run_undone_with_its_claim_leaves_nothing_of_its_submission_to_a_later_run(store: JobStore):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add(new_job("undone", store.next_number()))
+        assert store.claim_next("w1", 2000) is not None
+        raise RuntimeError("boom")
+    later = replace(new_job("later", store.next_number()), prompt={"1": {"class_type": "Later", "inputs": {}}})
+    store.add(later)  # may take the undone row's seq
+    assert store.claim_next("w1", 2001) is not None
+    finished = store.finish("later", result("later", JobState.COMPLETED))
+    assert finished is not None and finished.prompt == later.prompt and finished.id == "later"
