@@ -32,6 +32,27 @@ def tiny(color: int) -> dict[str, Any]:
     }
 
 
+def frontend_workflow(nodes: int = 150) -> dict[str, Any]:
+    """A UI workflow of the size the frontend sends in extra_data.extra_pnginfo (about 52 KB of JSON)."""
+    return {
+        "nodes": [
+            {
+                "id": i,
+                "type": "KSampler",
+                "pos": [i * 10.5, i * 3.25],
+                "size": [315, 262],
+                "widgets_values": [i, "randomize", 20, 8, "euler", "normal", 1],
+                "inputs": [{"name": "model", "type": "MODEL", "link": i}],
+                "outputs": [{"name": "LATENT", "type": "LATENT", "links": [i + 1]}],
+                "properties": {"Node name for S&R": "KSampler"},
+            }
+            for i in range(nodes)
+        ],
+        "links": [[i, i, 0, i + 1, 0, "MODEL"] for i in range(nodes)],
+        "version": 0.4,
+    }
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -45,8 +66,9 @@ class Client:
         self.session = session
         self.ws = ws
 
-    async def post(self, prompt: dict[str, Any]) -> str:
-        async with self.session.post(f"{self.url}/prompt", json={"prompt": prompt, "client_id": "bench"}) as response:
+    async def post(self, prompt: dict[str, Any], extra_data: dict[str, Any] | None = None) -> str:
+        body = {"prompt": prompt, "client_id": "bench", **({"extra_data": extra_data} if extra_data else {})}
+        async with self.session.post(f"{self.url}/prompt", json=body) as response:
             assert response.status == 200, await response.text()
             return str((await response.json())["prompt_id"])
 
@@ -87,6 +109,18 @@ async def measure(server: ServerProcess, repeat: int) -> list[tuple[str, str, st
         await distinct()  # warm the worker
         rows.append(
             _row("distinct tiny prompt: POST → executing null", await timed_ms(distinct, repeat), "≤ 2 ms [3.1 ms]")
+        )
+        workflow = {"extra_pnginfo": {"workflow": frontend_workflow()}}
+
+        async def distinct_with_workflow() -> None:
+            await client.done({await client.post(tiny(next(colors)), workflow)})
+
+        rows.append(
+            _row(
+                "distinct tiny prompt with a 52 KB UI workflow in extra_data (as the frontend sends)",
+                await timed_ms(distinct_with_workflow, repeat),
+                "(no target)",
+            )
         )
         same = tiny(0)
         await client.done({await client.post(same)})
