@@ -68,7 +68,7 @@ _SUMMARY_COLUMNS = (
 )
 _COLUMNS = _SUMMARY_COLUMNS + ", prompt, extra_data, outputs_to_execute, meta"
 _SUBMITTED = ("prompt", "extra_data", "outputs_to_execute")  # never change after the insert
-_LEAN_COLUMNS = _SUMMARY_COLUMNS + ", meta"  # _COLUMNS without the submitted JSON, for a record whose values we hold
+_LEAN_COLUMNS = _SUMMARY_COLUMNS + ", meta"  # _COLUMNS without the submitted JSON, which the store holds decoded
 _ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
 _ALL = -1  # SQLite's LIMIT for "no limit"
 # The newest row of an id, via jobs_id: a pending or running run is always newer than the id's history entry.
