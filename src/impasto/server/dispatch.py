@@ -61,6 +61,24 @@ class _Track:
     ended: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How a job ended, as the dispatcher records it."""
+
+    job_id: str
+    state: JobState
+    outputs: dict[str, Any]
+    meta: dict[str, Any]
+    messages: list[list[Any]]
+    stop_reason: str | None
+
+    @classmethod
+    def of(cls, report: JobFinished) -> _Ending:
+        state = _FINAL_STATES.get(report.status, JobState.FAILED)
+        reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
+        return cls(report.job_id, state, report.outputs, report.meta, report.messages, reasons.get(state))
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -397,7 +415,7 @@ class Dispatcher:
             # and the worker's exit then names no job, so this report is the only one that ends it.
             if item.job_id not in self._running:
                 return True
-            return self._finish_now(*self._ending(item))
+            return self._finish_now(_Ending.of(item))
         elif isinstance(item, CancelAnswer):
             if item.accepted:  # the job ends cancelled; a refusal is settled by the job's own end, which follows
                 self._settle_cancels(item.job_id, True)
@@ -410,20 +428,12 @@ class Dispatcher:
     async def _handle(self, item: Any) -> None:
         if isinstance(item, JobFinished):
             if item.job_id in self._running:
-                await self._finish(*self._ending(item))
+                await self._finish(_Ending.of(item))
         elif isinstance(item, WorkerGone):
             self._warm.pop(item.worker_id, None)  # a fresh worker holds nothing
             if item.job_id is not None and item.job_id in self._running:
                 await self._worker_gone(item)
             self.kick()
-
-    @staticmethod
-    def _ending(
-        item: JobFinished,
-    ) -> tuple[str, JobState, dict[str, Any], dict[str, Any], list[list[Any]], str | None]:
-        state = _FINAL_STATES.get(item.status, JobState.FAILED)
-        reasons = {JobState.CANCELLED: "interrupted", JobState.FAILED: "error", JobState.REMOVED: "removed"}
-        return item.job_id, state, item.outputs, item.meta, item.messages, reasons.get(state)
 
     @staticmethod
     def _observe(track: _Track, event: JobEvent) -> None:
@@ -483,7 +493,9 @@ class Dispatcher:
             event, state = EventType.EXECUTION_ERROR.value, JobState.FAILED
         self.hub.run_event(job_id, event, data)
         messages = [*track.messages, [event, data]]
-        await self._finish(job_id, state, track.outputs, track.meta, messages, track.stop_reason or "worker_crashed")
+        await self._finish(
+            _Ending(job_id, state, track.outputs, track.meta, messages, track.stop_reason or "worker_crashed")
+        )
 
     def _success_of(self, job_id: str) -> tuple[str, str, bool] | None:
         """(client id, prompt digest, whether no node executed) of a running job that has a client."""
@@ -494,16 +506,8 @@ class Dispatcher:
         assert job.client_id is not None
         return job.client_id, _prompt_digest(job.prompt, job.outputs_to_execute), track.node is None
 
-    async def _finish(
-        self,
-        job_id: str,
-        state: JobState,
-        outputs: dict[str, Any],
-        meta: dict[str, Any],
-        messages: list[list[Any]],
-        stop_reason: str | None,
-    ) -> None:
-        call, done = self._finishing(job_id, state, outputs, meta, messages, stop_reason)
+    async def _finish(self, end: _Ending) -> None:
+        call, done = self._finishing(end)
         try:
             outcome = await short_call(self.store, call)
         except BaseException:
@@ -511,21 +515,13 @@ class Dispatcher:
             raise
         done(outcome)
 
-    def _finish_now(
-        self,
-        job_id: str,
-        state: JobState,
-        outputs: dict[str, Any],
-        meta: dict[str, Any],
-        messages: list[list[Any]],
-        stop_reason: str | None,
-    ) -> bool:
+    def _finish_now(self, end: _Ending) -> bool:
         """`_finish` with the store call made in place; False, with nothing done, while another thread uses
         the store."""
         with self.store.uncontended() as free:
             if not free:
                 return False
-            call, done = self._finishing(job_id, state, outputs, meta, messages, stop_reason)
+            call, done = self._finishing(end)
             try:
                 outcome = call()
             except BaseException:
@@ -535,19 +531,14 @@ class Dispatcher:
         return True
 
     def _finishing(
-        self,
-        job_id: str,
-        state: JobState,
-        outputs: dict[str, Any],
-        meta: dict[str, Any],
-        messages: list[list[Any]],
-        stop_reason: str | None,
+        self, end: _Ending
     ) -> tuple[
         Callable[[], tuple[QueueCounts, tuple[Job, QueueCounts] | None]],
         Callable[[tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None], None],
     ]:
         """A job's end: the store call that records it (and claims the freed worker's next job), and what
         follows it (given the call's outcome, or None when it failed)."""
+        job_id, state = end.job_id, end.state
         status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
         success = self._success_of(job_id) if state is JobState.COMPLETED else None
         fold_into = None
@@ -556,7 +547,7 @@ class Dispatcher:
             previous = self._last_success.get(client_id)
             if executed_nothing and previous is not None and previous[0] == digest:
                 fold_into = previous[2]  # a no-op repeat (execution.md §8.5)
-        result = JobResult(state, outputs, meta, messages, status_str, now_ms(), stop_reason, fold_into)
+        result = JobResult(state, end.outputs, end.meta, end.messages, status_str, now_ms(), end.stop_reason, fold_into)
         worker_id = self._reserve()  # the worker that ran this job, unless it died
 
         def finish_and_claim() -> tuple[QueueCounts, tuple[Job, QueueCounts] | None]:
