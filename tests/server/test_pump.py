@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import pytest
+
 from impasto.queue import JobState, NewJob, SqliteJobStore
 from impasto.server.dispatch import Dispatcher
 from impasto.server.hub import Hub
@@ -83,45 +85,45 @@ def events(job_id: str) -> list[ExecutorMessage]:
     ]
 
 
-async def test_a_submission_first_records_the_end_that_arrived_and_hands_the_freed_worker_its_job(tmp_path):
+@pytest.fixture
+async def running(tmp_path) -> AsyncIterator[tuple[SqliteJobStore, ScriptedExecutor, Dispatcher]]:
     store, executor = SqliteJobStore(tmp_path / "q.db"), ScriptedExecutor()
     dispatcher = Dispatcher(store, executor, Hub())
     dispatcher.start()
     try:
-        await dispatcher.enqueue(job("a"))
-        await dispatcher.enqueue(job("b"))
-        assert executor.submitted == ["a"]
-        executor.report(*events("a"))
-        # No await between the report and the submission: the message loop has not had a turn.
-        await dispatcher.enqueue(job("c"))
-        got = store.get("a")
-        assert got is not None and got.state is JobState.COMPLETED
-        assert executor.submitted == ["a", "b"]  # the next job in run order, not the new one
-        executor.report(*events("b"))
-        await asyncio.sleep(0.05)  # now the message loop's turn: handled there, once
-        assert executor.submitted == ["a", "b", "c"]
-        assert [j.id for j in store.history(0, None)] == ["a", "b"]  # each recorded once
+        yield store, executor, dispatcher
     finally:
         await dispatcher.stop()
         store.close()
 
 
-async def test_a_report_that_needs_waiting_keeps_the_ones_after_it_waiting_in_order(tmp_path):
-    store, executor = SqliteJobStore(tmp_path / "q.db"), ScriptedExecutor()
-    dispatcher = Dispatcher(store, executor, Hub())
-    dispatcher.start()
-    try:
-        await dispatcher.enqueue(job("a"))
-        executor.report(WorkerGone("w", "a", -9))  # handled with an await (the crash is recorded in a thread hop)
-        await dispatcher.enqueue(job("b"))
-        await asyncio.sleep(0.05)
-        crashed = store.get("a")
-        assert crashed is not None and crashed.state is JobState.FAILED
-        assert executor.submitted == ["a", "b"]
-        executor.report(*events("b"))
-        await asyncio.sleep(0.05)
-        finished = store.get("b")
-        assert finished is not None and finished.state is JobState.COMPLETED
-    finally:
-        await dispatcher.stop()
-        store.close()
+async def test_a_submission_first_records_the_end_that_arrived_and_hands_the_freed_worker_its_job(running):
+    store, executor, dispatcher = running
+    await dispatcher.enqueue(job("a"))
+    await dispatcher.enqueue(job("b"))
+    assert executor.submitted == ["a"]
+    executor.report(*events("a"))
+    # No await between the report and the submission: the message loop has not had a turn.
+    await dispatcher.enqueue(job("c"))
+    got = store.get("a")
+    assert got is not None and got.state is JobState.COMPLETED
+    assert executor.submitted == ["a", "b"]  # the next job in run order, not the new one
+    executor.report(*events("b"))
+    await asyncio.sleep(0.05)  # now the message loop's turn: handled there, once
+    assert executor.submitted == ["a", "b", "c"]
+    assert [j.id for j in store.history(0, None)] == ["a", "b"]  # each recorded once
+
+
+async def test_a_report_that_needs_waiting_keeps_the_ones_after_it_waiting_in_order(running):
+    store, executor, dispatcher = running
+    await dispatcher.enqueue(job("a"))
+    executor.report(WorkerGone("w", "a", -9))  # a worker's crash is handled by the message loop, with awaits
+    await dispatcher.enqueue(job("b"))
+    await asyncio.sleep(0.05)
+    crashed = store.get("a")
+    assert crashed is not None and crashed.state is JobState.FAILED
+    assert executor.submitted == ["a", "b"]
+    executor.report(*events("b"))
+    await asyncio.sleep(0.05)
+    finished = store.get("b")
+    assert finished is not None and finished.state is JobState.COMPLETED
