@@ -8,6 +8,7 @@ model call from a timestep, that round trip costs about 1e-6 relative, hence 1e-
 from __future__ import annotations
 
 import inspect
+import itertools
 from typing import Any
 
 import numpy as np
@@ -286,16 +287,43 @@ def test_dpmpp_2m_sde_matches_diffusers_sde_dpmsolver_with_the_same_noise():
     assert_close(ours, expected, atol=1e-4, rtol=1e-4)
 
 
-# diffusers queries its Brownian tree a rounding error outside the tree's interval; torchsde warns and clamps.
-@pytest.mark.filterwarnings("ignore:Should have t:UserWarning")
+def sigma_keyed_noise(shape: tuple[int, ...]):
+    """Noise that is a function of the (sigma, sigma_next) pair rounded to 4 decimals: diffusers queries its noise
+    at exp(-log(sigma)), which float32 rounds one ulp away from sigma on some CPUs, and a Brownian tree answers
+    such a query with a slightly different sample."""
+
+    def sampler(sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
+        seed = round(float(sigma) * 1e4) * 1_000_003 + round(float(sigma_next) * 1e4)
+        return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+    return sampler
+
+
 def test_dpmpp_sde_matches_diffusers_dpm_solver_sde():
     from diffusers import DPMSolverSDEScheduler
 
     steps = 10
     sigmas = base_sigmas(steps, use_karras_sigmas=True)
     noise = initial_noise(7, (1, 4, 6, 6))
-    scheduler: Any = DPMSolverSDEScheduler(**SD1, use_karras_sigmas=True, noise_sampler_seed=21)
+    scheduler: Any = DPMSolverSDEScheduler(**SD1, use_karras_sigmas=True)
     scheduler.set_timesteps(steps)
+    scheduler.noise_sampler = sigma_keyed_noise((1, 4, 6, 6))  # made on the first step unless set
     expected = run_diffusers(scheduler, noise * sigmas[0])
-    ours = sample("dpmpp_sde", denoiser, noise * sigmas[0], sigmas, SamplerOptions(seed=21))
-    assert_close(ours, expected, atol=1e-4, rtol=1e-4)  # same seed, same Brownian tree, same noise
+    options = SamplerOptions(noise_sampler=sigma_keyed_noise((1, 4, 6, 6)))
+    ours = sample("dpmpp_sde", denoiser, noise * sigmas[0], sigmas, options)
+    assert_close(ours, expected, atol=1e-4, rtol=1e-4)
+
+
+# diffusers queries its Brownian tree a rounding error outside the tree's interval; torchsde warns and clamps.
+@pytest.mark.filterwarnings("ignore:Should have t:UserWarning")
+def test_brownian_noise_is_diffusers_brownian_tree_for_the_same_seed():
+    from diffusers.schedulers.scheduling_dpmsolver_sde import BrownianTreeNoiseSampler as DiffusersTree
+
+    from impasto.samplers.noise import BrownianTreeNoiseSampler
+
+    x = torch.zeros(1, 4, 6, 6)
+    sigmas = base_sigmas(10, use_karras_sigmas=True)
+    low, high = float(sigmas[sigmas > 0].min()), float(sigmas.max())
+    theirs, ours = DiffusersTree(x, low, high, 21), BrownianTreeNoiseSampler(x, low, high, 21)
+    for sigma, sigma_next in itertools.pairwise(sigmas[:-1]):  # the last sigma is 0, outside the tree
+        assert_close(ours(sigma, sigma_next), theirs(sigma, sigma_next), atol=1e-5, rtol=1e-5)
