@@ -67,8 +67,10 @@ _SUMMARY_COLUMNS = (
     " stop_reason, outputs, messages, status_str, workflow_id, version, finished_seq"
 )
 _COLUMNS = _SUMMARY_COLUMNS + ", prompt, extra_data, outputs_to_execute, meta"
-_SUBMITTED = ("prompt", "extra_data", "outputs_to_execute")  # never change after the insert
-_LEAN_COLUMNS = _SUMMARY_COLUMNS + ", meta"  # _COLUMNS without the submitted JSON, which the store holds decoded
+# What a claim or a finish may find changed in an active row since this store added or claimed it (another store
+# on the same file may move or cancel it); the rest of an active row never changes.
+_CLAIM_RETURNS = "seq, number, version, cancel_requested"
+_FINISH_RETURNS = "number, started_ms, worker_id, cancel_requested, version"
 _ORDER = {"created_at": "created_ms", "execution_duration": "duration_ms"}
 _ALL = -1  # SQLite's LIMIT for "no limit"
 # The newest row of an id, via jobs_id: a pending or running run is always newer than the id's history entry.
@@ -170,20 +172,94 @@ def _job(row: sqlite3.Row) -> Job:
     return Job(**_values(row))
 
 
-Submitted = tuple[Any, Any, Any]  # a job's prompt, extra_data and outputs_to_execute, decoded
+def _texts(job: NewJob) -> tuple[str, str, str]:
+    """A new job's prompt, extra_data and outputs_to_execute as the JSON text stored (and served by GET /queue)."""
+    return _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
 
 
-def _job_with(row: sqlite3.Row, submitted: Submitted) -> Job:
-    """A record whose submitted JSON is already decoded: a frontend submission carries its whole UI workflow in
-    extra_data (tens or hundreds of KB), which is then not decoded again."""
-    values = _values(row, skip=_SUBMITTED)
-    values["prompt"], values["extra_data"], values["outputs_to_execute"] = submitted
-    return Job(**values)
+def _pending(job: NewJob, seq: int, number: float) -> Job:
+    """The record of a job just inserted from `job`, built from the values it was written with (no read back):
+    it shares the NewJob's decoded JSON, and a frontend submission carries its whole UI workflow in extra_data
+    (tens or hundreds of KB), which is then never decoded or copied again."""
+    return Job(
+        id=job.id,
+        number=number,
+        seq=seq,
+        state=JobState.PENDING,
+        prompt=job.prompt,
+        extra_data=job.extra_data,
+        outputs_to_execute=job.outputs_to_execute,
+        client_id=job.client_id,
+        created_ms=job.created_ms,
+        started_ms=None,
+        ended_ms=None,
+        worker_id=None,
+        cancel_requested=False,
+        stop_reason=None,
+        outputs={},
+        meta={},
+        messages=[],
+        status_str=None,
+        workflow_id=job.workflow_id,
+        version=1,
+        finished_seq=None,
+    )
 
 
-def _new_job_record(job: NewJob, row: sqlite3.Row) -> Job:
-    """The record of a job just inserted from `job`: it holds the NewJob's own values, which it was written from."""
-    return _job_with(row, (job.prompt, job.extra_data, job.outputs_to_execute))
+def _claimed(known: Job, row: sqlite3.Row, worker_id: str, started_ms: int) -> Job:
+    """`known` (the job as this store added it) as a claim left it; `row` (`_CLAIM_RETURNS`) holds what may have
+    changed since the insert, possibly through another store."""
+    return Job(
+        id=known.id,
+        number=row[1],
+        seq=known.seq,
+        state=JobState.IN_PROGRESS,
+        prompt=known.prompt,
+        extra_data=known.extra_data,
+        outputs_to_execute=known.outputs_to_execute,
+        client_id=known.client_id,
+        created_ms=known.created_ms,
+        started_ms=started_ms,
+        ended_ms=None,
+        worker_id=worker_id,
+        cancel_requested=bool(row[3]),
+        stop_reason=None,
+        outputs={},
+        meta={},
+        messages=[],
+        status_str=None,
+        workflow_id=known.workflow_id,
+        version=row[2],
+        finished_seq=None,
+    )
+
+
+def _finished(known: Job, row: sqlite3.Row, result: JobResult, finished_seq: int | None) -> Job:
+    """`known` (the job as this store claimed it) as `finish` left it; `row` (`_FINISH_RETURNS`) holds what may
+    have changed since the claim."""
+    return Job(
+        id=known.id,
+        number=row[0],
+        seq=known.seq,
+        state=result.state,
+        prompt=known.prompt,
+        extra_data=known.extra_data,
+        outputs_to_execute=known.outputs_to_execute,
+        client_id=known.client_id,
+        created_ms=known.created_ms,
+        started_ms=row[1],
+        ended_ms=result.ended_ms,
+        worker_id=row[2],
+        cancel_requested=bool(row[3]),
+        stop_reason=result.stop_reason,
+        outputs=result.outputs,
+        meta=result.meta,
+        messages=result.messages,
+        status_str=result.status_str,
+        workflow_id=known.workflow_id,
+        version=row[4],
+        finished_seq=finished_seq,
+    )
 
 
 def _summary(row: sqlite3.Row) -> JobSummary:
@@ -255,10 +331,10 @@ class SqliteJobStore:
         self._writes = 0  # commits through this store; other connections show in PRAGMA data_version
         self._depth = 0  # open transaction levels (`transaction`): 0 none, 1 the outer one, more savepoints
         self._on_commit: list[Callable[[], None]] = []  # cache updates waiting for the outer commit
-        # seq -> the decoded submitted JSON of a job claimed through this store, for its finish (bounded), and
-        # of the jobs added last, for a claim that follows at once (a worker was free).
-        self._claimed: dict[int, Submitted] = {}
-        self._added: dict[int, Submitted] = {}
+        # seq -> the record of a job claimed through this store, for its finish (bounded), and of the jobs added
+        # last, for a claim that follows at once (a worker was free): their submitted JSON is not read back.
+        self._claimed: dict[int, Job] = {}
+        self._added: dict[int, Job] = {}
         self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
@@ -400,11 +476,11 @@ class SqliteJobStore:
                 "UPDATE counters SET value = value + 1 WHERE name = 'finished_seq' RETURNING value"
             ).fetchone()[0]
         fields = (result.state.value, _dump(result.outputs), _dump(result.meta), _dump(result.messages))
-        submitted = self._claimed.pop(seq, None)
+        known = self._claimed.pop(seq, None)
         row = db.execute(
             "UPDATE jobs SET state = ?, outputs = ?, meta = ?, messages = ?, status_str = ?, ended_ms = ?,"
             " stop_reason = ?, finished_seq = ?, version = version + 1 WHERE seq = ?"
-            f" RETURNING {_COLUMNS if submitted is None else _LEAN_COLUMNS}",
+            f" RETURNING {_COLUMNS if known is None else _FINISH_RETURNS}",
             (*fields, result.status_str, result.ended_ms, result.stop_reason, finished_seq, seq),
         ).fetchone()
         # A new history entry replaces every older entry and tombstone of its id (execution.md §11); a new
@@ -415,7 +491,7 @@ class SqliteJobStore:
             self._fold(db, seq, result.fold_into)
         self._items.pop(seq, None)
         self._prune(db, tombstones=finished_seq is None)
-        return _job(row) if submitted is None else _job_with(row, submitted)
+        return _job(row) if known is None else _finished(known, row, result, finished_seq)
 
     def next_number(self) -> int:
         with self._write() as db:
@@ -430,6 +506,7 @@ class SqliteJobStore:
     def add(
         self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
     ) -> Job:
+        texts = _texts(job)  # encoded before the lock is taken
         with self._write() as db:
             if max_pending is not None:
                 pending = db.execute("SELECT value FROM counters WHERE name = 'pending'").fetchone()[0]
@@ -440,10 +517,11 @@ class SqliteJobStore:
                 tombstone = self._check_new(db, job.id)  # a duplicate takes no number
                 counter = self._take_number(db)
                 number = float(-counter if front else counter)
-            row = self._insert(db, job, number, tombstone)
+            added = _pending(job, self._insert(db, job, number, tombstone, texts), number)
             if answer is not None:
-                self._store_answer(db, answer([_new_job_record(job, row)]))
-        return self._remember(job, row)
+                self._store_answer(db, answer([added]))
+        self._remember(added, texts)
+        return added
 
     def _store_answer(self, db: sqlite3.Connection, answer: StoredAnswer) -> None:
         db.execute("DELETE FROM answers WHERE expires_ms < ?", (int(time.time() * 1000),))
@@ -474,32 +552,36 @@ class SqliteJobStore:
             raise DuplicateJobError(job_id)
         return JobState.REMOVED.value in states
 
-    def _insert(self, db: sqlite3.Connection, job: NewJob, number: float, tombstone: bool | None = None) -> sqlite3.Row:
-        """Insert one pending job inside the caller's transaction (`tombstone`: what `_check_new` found, if
-        the caller already asked it)."""
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        job: NewJob,
+        number: float,
+        tombstone: bool | None = None,
+        texts: tuple[str, str, str] | None = None,
+    ) -> int:
+        """Insert one pending job inside the caller's transaction; returns its seq (`tombstone`: what `_check_new`
+        found, if the caller already asked it; `texts`: the job's `_texts`, if already encoded)."""
         if tombstone is None:
             tombstone = self._check_new(db, job.id)
         if tombstone:  # the new run supersedes it: a cancel must now find the pending job
             db.execute("DELETE FROM jobs WHERE id = ? AND +state = 'removed'", (job.id,))
-        prompt, extra_data, outputs = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+        prompt, extra_data, outputs = _texts(job) if texts is None else texts
         row = db.execute(
             "INSERT INTO jobs (id, number, state, prompt, extra_data, outputs_to_execute, client_id,"
-            f" workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING {_COLUMNS}",
+            " workflow_id, created_ms) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING seq",
             (job.id, number, prompt, extra_data, outputs, job.client_id, job.workflow_id, job.created_ms),
         ).fetchone()
-        row_out: sqlite3.Row = row
-        return row_out
+        return int(row[0])
 
-    def _remember(self, job: NewJob, row: sqlite3.Row) -> Job:
-        added = _new_job_record(job, row)
+    def _remember(self, added: Job, texts: tuple[str, str, str]) -> None:
         with self._lock:
             if len(self._added) >= ADDED_KEPT:
                 del self._added[next(iter(self._added))]
-            self._added[added.seq] = (added.prompt, added.extra_data, added.outputs_to_execute)
-        item = QueueItem(added.number, job.id, row["prompt"], row["extra_data"], row["outputs_to_execute"])
+            self._added[added.seq] = added
+        item = QueueItem(added.number, added.id, *texts)
         # Only once committed: a rolled-back insert could hand its seq to another row.
         self._after_commit(functools.partial(self._cache_item, added.seq, item))
-        return added
 
     def _cache_item(self, seq: int, item: QueueItem) -> None:
         self._items[seq] = item
@@ -515,10 +597,10 @@ class SqliteJobStore:
             row = db.execute(
                 "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"
                 " WHERE seq = (SELECT seq FROM jobs WHERE state = 'pending' ORDER BY number, seq LIMIT 1)"
-                f" AND (SELECT value FROM settings WHERE name = 'paused') = 0 RETURNING {_COLUMNS}",
+                f" AND (SELECT value FROM settings WHERE name = 'paused') = 0 RETURNING {_CLAIM_RETURNS}",
                 (worker_id, now_ms),
             ).fetchone()
-            return None if row is None else self._claimed_record(row)
+            return None if row is None else self._claimed_record(db, row, worker_id, now_ms)
 
     def _claim_chosen(self, worker_id: str, now_ms: int, look_ahead: int, choose: Chooser) -> Job | None:
         with self._write() as db:
@@ -536,20 +618,22 @@ class SqliteJobStore:
             chosen = candidates[index if 0 <= index < len(candidates) else 0]
             row = db.execute(
                 "UPDATE jobs SET state = 'in_progress', worker_id = ?, started_ms = ?, version = version + 1"
-                f" WHERE seq = ? RETURNING {_COLUMNS}",
+                f" WHERE seq = ? RETURNING {_CLAIM_RETURNS}",
                 (worker_id, now_ms, chosen.seq),
             ).fetchone()
-            return self._claimed_record(row)
+            return self._claimed_record(db, row, worker_id, now_ms)
 
-    def _claimed_record(self, row: sqlite3.Row) -> Job:
-        submitted = self._added.pop(row["seq"], None)
-        job = _job(row) if submitted is None else _job_with(row, submitted)
+    def _claimed_record(self, db: sqlite3.Connection, row: sqlite3.Row, worker_id: str, now_ms: int) -> Job:
+        seq = row[0]
+        known = self._added.pop(seq, None)
+        if known is None:  # added before a restart, or by another store, or long ago: read whole
+            job = _job(db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE seq = ?", (seq,)).fetchone())
+        else:
+            job = _claimed(known, row, worker_id, now_ms)
         if len(self._claimed) >= CLAIMED_KEPT:  # claims finished elsewhere (another process, a restart)
             self._claimed.clear()
         # Only once committed: a claim rolled back with the insert of its job could leave a seq to be reused.
-        self._after_commit(
-            functools.partial(self._claimed.__setitem__, job.seq, (job.prompt, job.extra_data, job.outputs_to_execute))
-        )
+        self._after_commit(functools.partial(self._claimed.__setitem__, seq, job))
         return job
 
     def finish(self, job_id: str, result: JobResult) -> Job | None:
@@ -793,15 +877,20 @@ class SqliteJobStore:
         with self._write() as db:
             pending = db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0]
             fitting = list(jobs[: max(0, max_pending - int(pending))])
-            rows = [self._insert(db, job, given_number(job)) for job in fitting]
+            texts = [_texts(job) for job in fitting]
+            added = [
+                _pending(job, self._insert(db, job, given_number(job), texts=text), given_number(job))
+                for job, text in zip(fitting, texts, strict=True)
+            ]
             db.execute(
                 "INSERT INTO batches (id, requested, job_ids, created_ms) VALUES (?, ?, ?, ?)",
                 (batch_id, requested, _dump([j.id for j in fitting]), fitting[0].created_ms if fitting else 0),
             )
             if answer is not None:
-                records = [_new_job_record(job, row) for job, row in zip(fitting, rows, strict=True)]
-                self._store_answer(db, answer(records))
-        return [self._remember(job, row) for job, row in zip(fitting, rows, strict=True)]
+                self._store_answer(db, answer(added))
+        for record, text in zip(added, texts, strict=True):
+            self._remember(record, text)
+        return added
 
     def get_batch(self, batch_id: str) -> BatchRecord | None:
         with self._read() as db:
@@ -814,15 +903,17 @@ class SqliteJobStore:
     def add_repeat(self, repeat: RepeatRecord, job: NewJob, *, answer: AnswerFor | None = None) -> Job:
         with self._write() as db:
             number = float(self._take_number(db)) if job.number is None else job.number
-            row = self._insert(db, job, number)
+            texts = _texts(job)
+            added = _pending(job, self._insert(db, job, number, texts=texts), number)
             if answer is not None:
-                self._store_answer(db, answer([_new_job_record(job, row)]))
+                self._store_answer(db, answer([added]))
             db.execute(
                 "INSERT INTO repeats (id, state, created_ms, runs, max_runs, current_job, last_job, stop_reason, spec)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 _repeat_values(replace(repeat, current_job=job.id)),
             )
-        return self._remember(job, row)
+        self._remember(added, texts)
+        return added
 
     def get_repeat(self, repeat_id: str) -> RepeatRecord | None:
         with self._read() as db:
@@ -846,10 +937,11 @@ class SqliteJobStore:
             found = db.execute("SELECT state, current_job FROM repeats WHERE id = ?", (repeat.id,)).fetchone()
             if found is None or found["state"] not in ("active", "idle") or found["current_job"] != expected_job:
                 raise RepeatConflict(repeat.id)
-            row = None
+            added, texts = None, None
             if job is not None:
                 number = float(self._take_number(db)) if job.number is None else job.number
-                row = self._insert(db, job, number)
+                texts = _texts(job)
+                added = _pending(job, self._insert(db, job, number, texts=texts), number)
                 repeat = replace(repeat, current_job=job.id)
             db.execute(
                 "UPDATE repeats SET state = ?, created_ms = ?, runs = ?, max_runs = ?, current_job = ?, last_job = ?,"
@@ -862,7 +954,10 @@ class SqliteJobStore:
                 " WHERE state IN ('stopped', 'finished') ORDER BY created_ms DESC, id DESC LIMIT ?)",
                 (RECENT_ENDED_REPEATS,),
             )
-        return None if job is None or row is None else self._remember(job, row)
+        if added is None or texts is None:
+            return None
+        self._remember(added, texts)
+        return added
 
     def set_paused(self, paused: bool) -> None:
         with self._write() as db:

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from impasto.protocol.events import EventType, NodeState
@@ -229,8 +229,7 @@ class Dispatcher:
             with self.store.transaction():  # one commit for both
                 added = self.store.add(job, front=front, max_pending=max_pending, answer=answer)
                 counts = read_counts(self.store)
-                # A paused queue hands out nothing: no claim to try (the flag was read in this transaction).
-                return added, counts, None if worker_id is None or counts.paused else self._claim(worker_id)
+                return added, counts, None if worker_id is None else self._claim(worker_id, counts)
 
         try:
             added, counts, claimed = await short_call(self.store, add_and_claim)
@@ -270,7 +269,7 @@ class Dispatcher:
             self._wake.clear()
             while (worker_id := self._reserve()) is not None:
                 try:
-                    claimed = await short_call(self.store, functools.partial(self._claim, worker_id))
+                    claimed = await short_call(self.store, functools.partial(self._claim, worker_id, None))
                 except BaseException:
                     self._release(worker_id, None)
                     raise
@@ -295,9 +294,13 @@ class Dispatcher:
             self._cancel_after_start.discard(job.id)
             self.interrupt(job.id)
 
-    def _claim(self, worker_id: str) -> tuple[Job, QueueCounts] | None:
-        # One store call for the claim and the counts its `status` announces. It may run in a thread: it only
-        # reads the dispatcher's dicts (the event loop alone changes them).
+    def _claim(self, worker_id: str, counts: QueueCounts | None) -> tuple[Job, QueueCounts] | None:
+        """Claim the worker's next job, with the counts its `status` announces. `counts`: the queue's counts read
+        in the caller's transaction, if it read them (nothing pending or a paused queue then tries no claim, and
+        a claim's counts follow from them without reading them again). It may run in a thread: it only reads
+        the dispatcher's dicts (the event loop alone changes them)."""
+        if counts is not None and (counts.pending == 0 or counts.paused):
+            return None
         others = frozenset().union(*(keys for w, keys in list(self._warm.items()) if w != worker_id))
         now = time.monotonic()
         held = frozenset(job_id for job_id, at in list(self._not_before.items()) if at > now)
@@ -307,7 +310,14 @@ class Dispatcher:
             mine = self._warm.get(worker_id, frozenset())
             choose = functools.partial(self._choose, mine, others, held)
             job = self.store.claim_next(worker_id, now_ms(), look_ahead=scheduling.LOOK_AHEAD, choose=choose)
-        return None if job is None else (job, read_counts(self.store))
+        if job is None:
+            return None
+        after = (
+            read_counts(self.store)
+            if counts is None
+            else replace(counts, pending=counts.pending - 1, running=counts.running + 1)
+        )
+        return job, after
 
     def _choose(
         self, mine: frozenset[str], others: frozenset[str], held: frozenset[str], candidates: list[Job]
@@ -554,7 +564,8 @@ class Dispatcher:
             # One store call and one commit: record the job, then claim the next one for the worker it freed.
             with self.store.transaction():
                 self.store.finish(job_id, result)
-                return read_counts(self.store), None if worker_id is None else self._claim(worker_id)
+                counts = read_counts(self.store)
+                return counts, None if worker_id is None else self._claim(worker_id, counts)
 
         def done(outcome: tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None) -> None:
             if outcome is None:
