@@ -7,7 +7,9 @@ import json
 import struct
 
 import aiohttp
+import pytest
 
+from impasto.server.hub import message
 from tests.server.conftest import SAVE_PROMPT
 
 
@@ -170,3 +172,22 @@ async def test_a_client_that_stops_reading_is_closed_with_a_bounded_backlog(clie
     assert channel.closed
     assert largest <= WRITE_BUFFER_HIGH + MAX_QUEUED_BYTES  # what waits in impasto stays bounded
     writer.close()
+
+
+def test_message_json_is_the_same_data_and_writes_non_finite_floats_as_null():
+    data = {"node": "1", "output": {"text": ["é ✓"], "scores": [0.25, float("nan"), float("-inf")]}, "n": 2**70}
+    decoded = json.loads(message("executed", data))
+    assert decoded == {
+        "type": "executed",
+        "data": {"node": "1", "output": {"text": ["é ✓"], "scores": [0.25, None, None]}, "n": 2**70},
+    }
+    assert json.loads(message("executed", {"values": (1, 2.5)})) == {"type": "executed", "data": {"values": [1, 2.5]}}
+
+
+def test_message_refuses_what_is_not_json():
+    looped: dict[str, object] = {"n": 2**70}
+    looped["self"] = looped
+    with pytest.raises(ValueError):
+        message("custom", looped)
+    with pytest.raises(TypeError):
+        message("custom", {"value": object()})

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import orjson
+
 from impasto.protocol.events import EventType, NodeState
 from impasto.queue import AnswerFor, Job, JobResult, JobState, JobStore, NewJob
 from impasto.server import scheduling
@@ -617,13 +619,21 @@ FRONTEND_SOURCE = "comfyui-frontend"  # extra_data.comfy_usage_source of the off
 
 
 def _prompt_digest(prompt: dict[str, Any], outputs: list[str]) -> str:
-    """What makes two submissions the same run: the prompt without its `_meta` titles, and its outputs."""
+    """What makes two submissions the same run: the prompt without its `_meta` titles, and its outputs.
+
+    Encoded by orjson with sorted keys, and by the standard library where orjson refuses (integers beyond 64 bits,
+    non-string keys). orjson writes a NaN as null, so the two then match: harmless here, where the digest only
+    paces a client's re-submissions and folds its runs that executed nothing."""
     bare = {
         node_id: {k: v for k, v in node.items() if k != "_meta"} if isinstance(node, dict) else node
         for node_id, node in prompt.items()
     }
-    text = json.dumps([bare, sorted(outputs)], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    shape = [bare, sorted(outputs)]
+    try:
+        text = orjson.dumps(shape, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        text = json.dumps(shape, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def _exit_text(exitcode: int | None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from impasto.protocol.errors import error_info
+from impasto.server import json_body
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,11 @@ def error(status: int, message: str, **extra: Any) -> ApiError:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON; a 400 with a reason when it is not JSON."""
+    raw = await request.read()
     try:
-        text = await request.text()
+        return json_body.loads(raw, request.charset)
     except UnicodeDecodeError as exc:
         raise error(400, "Request body must be UTF-8 JSON", details=str(exc)) from exc
-    try:
-        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(400, "Request body must be valid JSON", details=str(exc)) from exc
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from impasto.protocol.events import EXECUTION_BLOCKED, EventType
 from impasto.protocol.progress import ProgressStateFold
@@ -34,7 +37,31 @@ _encode = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one
 
 
 def message(type_: str, data: Any) -> str:
-    return _encode({"type": type_, "data": data})
+    """A text message `{"type": ..., "data": ...}` as compact JSON (raises TypeError or ValueError for data that
+    is not JSON). Encoded by orjson, about ten times faster than the standard library at a dozen messages per
+    job; what orjson refuses (integers beyond 64 bits, non-string keys) is encoded by the standard library.
+    A NaN or an infinity is sent as null, as a browser's JSON.stringify writes it: the standard library would
+    write a NaN token, which the frontend's JSON.parse rejects, dropping the whole message."""
+    envelope = {"type": type_, "data": data}
+    try:
+        return orjson.dumps(envelope).decode()
+    except TypeError:
+        return _encode(_finite(envelope))
+
+
+def _finite(value: Any, path: frozenset[int] = frozenset()) -> Any:
+    """`value` with every NaN and infinity replaced by None (the standard library's path of `message`); a
+    container inside itself is a ValueError, as the standard library reports it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list | tuple):
+        if id(value) in path:
+            raise ValueError("Circular reference detected")
+        inner = path | {id(value)}
+        if isinstance(value, dict):
+            return {k: _finite(v, inner) for k, v in value.items()}
+        return [_finite(v, inner) for v in value]
+    return value
 
 
 @dataclass(slots=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -19,6 +18,7 @@ from impasto.protocol.errors import ErrorInfo, NodeErrorType, PromptErrorType, e
 from impasto.protocol.prompt import plain_number
 from impasto.protocol.workflow import workflow_id_of
 from impasto.queue import AnswerExistsError, DuplicateJobError, Job, NewJob, QueueFullError
+from impasto.server import json_body
 from impasto.server.errors import ApiError, extension_error
 from impasto.server.idempotency import Ticket
 from impasto.server.keys import CATALOG, DISPATCHER, IDEMPOTENCY, NODE_HOST, SETTINGS, STORE
@@ -54,7 +54,7 @@ async def post_prompt(request: web.Request) -> web.Response:
     app = request.app
     store = app[STORE]
     try:
-        body = json.loads(await request.text())
+        body = json_body.loads(await request.read(), request.charset)
     except (ValueError, UnicodeDecodeError) as exc:
         raise rejected(
             400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body is not JSON", str(exc))
