@@ -177,7 +177,8 @@ class JobResult:
     ended_ms: int
     stop_reason: str | None = None
     # A completed run that executed nothing and repeated this job of its client exactly: it joins that job's
-    # fold group (execution.md §8.5) instead of adding an entry to the Jobs API lists.
+    # fold group (execution.md §8.5) instead of adding an entry to the Jobs API lists. It names the client's last
+    # successful job, which is its group's newest member (a store may rely on that and read no other member).
     fold_into: str | None = None
 
 

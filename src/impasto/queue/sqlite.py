@@ -457,10 +457,10 @@ class SqliteJobStore:
         if found is None:
             return  # pruned or deleted meanwhile: an entry of its own
         group = found["grp"]
-        db.execute(
-            "UPDATE jobs SET fold_group = ?, folded = 1 WHERE seq = ? AND fold_group IS NULL", (group, found["seq"])
-        )
-        db.execute("UPDATE jobs SET folded = 1 WHERE fold_group = ? AND +folded = 0 AND seq <> ?", (group, seq))
+        # The entry folded into is its client's last successful run: its group's newest member, the one member a
+        # list shows (each fold makes the run it adds the newest). It now hides behind this run; the group's older
+        # members stay folded, so none of them is read.
+        db.execute("UPDATE jobs SET fold_group = ?, folded = 1 WHERE seq = ?", (group, found["seq"]))
         db.execute("UPDATE jobs SET fold_group = ? WHERE seq = ?", (group, seq))
         db.execute(
             "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE fold_group = ?"
