@@ -10,7 +10,7 @@ import pytest
 
 from impasto.queue import JobState, NewJob, SqliteJobStore
 from impasto.server.dispatch import Dispatcher
-from impasto.server.hub import Hub
+from impasto.server.hub import Hub, QueueCounts
 from impasto.workers.executor import ExecutorMessage
 from impasto.workers.messages import JobEvent, JobFinished, JobSpec, WorkerGone
 
@@ -127,3 +127,65 @@ async def test_a_report_that_needs_waiting_keeps_the_ones_after_it_waiting_in_or
     await asyncio.sleep(0.05)
     finished = store.get("b")
     assert finished is not None and finished.state is JobState.COMPLETED
+
+
+class RecordingHub(Hub):
+    """A hub that writes what it announces, in order, to a log it shares with the executor."""
+
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.log = log
+
+    def status(self, counts: QueueCounts) -> None:
+        self.log.append(("status", f"{counts.pending}/{counts.running}"))
+        super().status(counts)
+
+    def run_started(self, prompt_id: str, client_id: str | None) -> None:
+        self.log.append(("run_started", prompt_id))
+        super().run_started(prompt_id, client_id)
+
+    def run_event(self, prompt_id: str, type_: str, data: dict[str, Any]) -> None:
+        self.log.append((type_, prompt_id))
+        super().run_event(prompt_id, type_, data)
+
+    def run_finished(self, prompt_id: str, *, ended: bool = True) -> None:
+        self.log.append(("executing null", prompt_id))
+        super().run_finished(prompt_id, ended=ended)
+
+
+class RecordingExecutor(ScriptedExecutor):
+    def __init__(self, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.log = log
+
+    def submit(self, worker_id: str, job: JobSpec) -> None:
+        self.log.append(("submit", job.job_id))
+        super().submit(worker_id, job)
+
+
+async def test_an_end_hands_out_the_next_job_before_its_run_is_announced_which_keeps_its_order(tmp_path):
+    log: list[tuple[str, str]] = []
+    store, executor = SqliteJobStore(tmp_path / "q.db"), RecordingExecutor(log)
+    dispatcher = Dispatcher(store, executor, RecordingHub(log))
+    dispatcher.start()
+    try:
+        await dispatcher.enqueue(job("a"))
+        await dispatcher.enqueue(job("b"))
+        log.clear()
+        executor.report(*events("a"))
+        dispatcher.pump()
+        assert log == [
+            ("submit", "b"),  # the worker waits for the store only
+            ("execution_start", "a"),
+            ("executing", "a"),
+            ("execution_success", "a"),
+            ("status", "1/0"),  # a's end
+            ("executing null", "a"),
+            ("status", "0/1"),  # b's claim
+            ("run_started", "b"),
+        ]
+        done = store.get("a")
+        assert done is not None and done.state is JobState.COMPLETED
+    finally:
+        await dispatcher.stop()
+        store.close()

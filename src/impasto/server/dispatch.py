@@ -81,6 +81,20 @@ class _Ending:
         return cls(report.job_id, state, report.outputs, report.meta, report.messages, reasons.get(state))
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A job event in the inbox already observed for the job's record (`_observe`), not yet delivered."""
+
+    event: JobEvent
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A job end in the inbox already recorded in the store, its worker's next job handed out, not yet announced."""
+
+    announce: Callable[[], None]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -255,15 +269,26 @@ class Dispatcher:
 
     def _release(self, worker_id: str | None, claimed: tuple[Job, QueueCounts] | None) -> None:
         """End a reservation: start the claimed job on the worker; without one, look again if kicked meanwhile."""
+        started = self._hand_over(worker_id, claimed)
+        if started is not None:
+            self._announce_start(*started)
+
+    def _hand_over(
+        self, worker_id: str | None, claimed: tuple[Job, QueueCounts] | None
+    ) -> tuple[Job, QueueCounts] | None:
+        """End a reservation: hand the claimed job to the worker (returned, for `_announce_start`); without one,
+        look again if kicked meanwhile."""
         if worker_id is None:
-            return
+            return None
         kicks = self._reserved.pop(worker_id)
         if claimed is not None:
-            self._start(worker_id, claimed)
-        elif kicks != self._kicks:
+            self._start(worker_id, claimed[0])
+            return claimed
+        if kicks != self._kicks:
             self.kick()  # a change while the worker was held found it busy: its claim may have come too early
         else:
             self._kick_when_held_jobs_may_start()
+        return None
 
     async def _claim_loop(self) -> None:
         while True:
@@ -279,22 +304,24 @@ class Dispatcher:
                 if claimed is None:
                     break
 
-    def _start(self, worker_id: str, claimed: tuple[Job, QueueCounts]) -> None:
-        """Announce a claim and hand the job to its worker, with the cancel that may have arrived meanwhile."""
-        job, counts = claimed
-        self.hub.status(counts)
+    def _start(self, worker_id: str, job: Job) -> None:
+        """Hand a claimed job to its worker, with the cancel that may have arrived meanwhile."""
         self._skips.pop(job.id, None)
         self._not_before.pop(job.id, None)
         track = self._running[job.id] = _Track(job)
         if self.job_time_limit is not None:
             loop = asyncio.get_running_loop()
             track.limit = loop.call_later(self.job_time_limit, self._kill, job.id, "time_limit")
-        self.hub.run_started(job.id, job.client_id)
         spec = JobSpec(job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {}))
         self.executor.submit(worker_id, spec)
         if job.cancel_requested or job.id in self._cancel_after_start:
             self._cancel_after_start.discard(job.id)
             self.interrupt(job.id)
+
+    def _announce_start(self, job: Job, counts: QueueCounts) -> None:
+        """A claim, to the sockets: the `status` it changed; its run's events follow."""
+        self.hub.status(counts)
+        self.hub.run_started(job.id, job.client_id)
 
     def _claim(self, worker_id: str, counts: QueueCounts | None) -> tuple[Job, QueueCounts] | None:
         """Claim the worker's next job, with the counts its `status` announces. `counts`: the queue's counts read
@@ -376,6 +403,7 @@ class Dispatcher:
         self._draining = True
         try:
             self._inbox.extend(self.executor.poll())
+            self._record_ends()
             while self._inbox:
                 try:
                     handled = self._handle_now(self._inbox[0])
@@ -389,6 +417,32 @@ class Dispatcher:
             self._draining = False
         if self._inbox and (self._drain_task is None or self._drain_task.done()):
             self._drain_task = asyncio.create_task(self._drain())  # the rest needs awaiting
+
+    def _record_ends(self) -> None:
+        """Record the job ends in the inbox, and hand their workers their next jobs, before anything in it is
+        announced: a worker then waits for the store alone, not for the dozen socket messages of the job it ended
+        (in a burst it otherwise idled about as long as it computed). The ends are announced in their turn, after
+        the events that precede them, so the sockets see the same messages in the same order. Stops at the first
+        message that needs awaiting: what follows it is handled after it, in order."""
+        if not any(isinstance(item, JobFinished) for item in self._inbox):
+            return
+        for index in range(len(self._inbox)):
+            item = self._inbox[index]
+            if isinstance(item, JobEvent):
+                track = self._running.get(item.job_id)
+                if track is not None and track.stop_reason is None:
+                    self._observe(track, item)  # its end tells whether a node ran
+                    self._inbox[index] = _Seen(item)
+            elif isinstance(item, JobFinished):
+                track = self._running.get(item.job_id)
+                if track is None or track.stop_reason is not None:
+                    return  # not running, or being killed: recorded in its turn
+                recorded = self._record_now(_Ending.of(item))
+                if recorded is None:
+                    return  # another thread holds the store: recorded in its turn
+                self._inbox[index] = recorded
+            elif not isinstance(item, _Seen | _Recorded | JobPreview | ClientMessage | CancelAnswer):
+                return
 
     async def _drain(self) -> None:
         if self._draining:
@@ -408,12 +462,16 @@ class Dispatcher:
 
     def _handle_now(self, item: Any) -> bool:
         """Handle a worker message without waiting; False (nothing done) when it needs `_handle`."""
-        if isinstance(item, JobEvent):
-            track = self._running.get(item.job_id)
+        if isinstance(item, JobEvent | _Seen):
+            event = item.event if isinstance(item, _Seen) else item
+            track = self._running.get(event.job_id)
             if track is None or track.stop_reason is not None:
                 return True  # a job being killed: nothing more of it is delivered
-            self._observe(track, item)
-            self.hub.run_event(item.job_id, item.type, item.data)
+            if isinstance(item, JobEvent):
+                self._observe(track, event)
+            self.hub.run_event(event.job_id, event.type, event.data)
+        elif isinstance(item, _Recorded):
+            item.announce()
         elif isinstance(item, JobPreview):
             track = self._running.get(item.job_id)
             if track is not None and track.stop_reason is None:
@@ -525,31 +583,40 @@ class Dispatcher:
         except BaseException:
             done(None)
             raise
-        done(outcome)
+        done(outcome)()
 
     def _finish_now(self, end: _Ending) -> bool:
         """`_finish` with the store call made in place; False, with nothing done, while another thread uses
         the store."""
+        recorded = self._record_now(end)
+        if recorded is None:
+            return False
+        recorded.announce()
+        return True
+
+    def _record_now(self, end: _Ending) -> _Recorded | None:
+        """Record a job's end in place and hand its worker the next job; returns what is left to announce (None,
+        with nothing done, while another thread uses the store)."""
         with self.store.uncontended() as free:
             if not free:
-                return False
+                return None
             call, done = self._finishing(end)
             try:
                 outcome = call()
             except BaseException:
                 done(None)
                 raise
-        done(outcome)
-        return True
+        return _Recorded(done(outcome))
 
     def _finishing(
         self, end: _Ending
     ) -> tuple[
         Callable[[], tuple[QueueCounts, tuple[Job, QueueCounts] | None]],
-        Callable[[tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None], None],
+        Callable[[tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None], Callable[[], None]],
     ]:
         """A job's end: the store call that records it (and claims the freed worker's next job), and what
-        follows it (given the call's outcome, or None when it failed)."""
+        follows it, given the call's outcome (None when it failed): it notes the end, hands the claimed job to its
+        worker and returns what announces both, the end first."""
         job_id, state = end.job_id, end.state
         status_str = None if state is JobState.REMOVED else ("success" if state is JobState.COMPLETED else "error")
         success = self._success_of(job_id) if state is JobState.COMPLETED else None
@@ -569,26 +636,28 @@ class Dispatcher:
                 counts = read_counts(self.store)
                 return counts, None if worker_id is None else self._claim(worker_id, counts)
 
-        def done(outcome: tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None) -> None:
+        def done(outcome: tuple[QueueCounts, tuple[Job, QueueCounts] | None] | None) -> Callable[[], None]:
             if outcome is None:
                 self._release(worker_id, None)
-                return
-            self._recorded(job_id, state, success, worker_id, *outcome)
+                return _nothing
+            counts, claimed = outcome
+            self._noted(job_id, state, success)
+            started = self._hand_over(worker_id, claimed)
+            if worker_id is None:
+                self.kick()
+
+            def announce() -> None:
+                self._announce_end(job_id, state, counts)
+                if started is not None:
+                    self._announce_start(*started)
+
+            return announce
 
         return finish_and_claim, done
 
-    def _recorded(
-        self,
-        job_id: str,
-        state: JobState,
-        success: tuple[str, str, bool] | None,
-        worker_id: str | None,
-        counts: QueueCounts,
-        claimed: tuple[Job, QueueCounts] | None,
-    ) -> None:
-        """After the store recorded a job's end: announce it, and start the claimed next job."""
-        self._settle_cancels(job_id, state in (JobState.CANCELLED, JobState.REMOVED))
-        track = self._running.pop(job_id, None)
+    def _noted(self, job_id: str, state: JobState, success: tuple[str, str, bool] | None) -> None:
+        """What the dispatcher keeps of a job whose end the store recorded."""
+        track = self._running.get(job_id)
         if track is not None and state is JobState.COMPLETED:
             done = track.job
             if self._heavy is not None and done.worker_id:
@@ -601,6 +670,11 @@ class Dispatcher:
                 del self._last_success[next(iter(self._last_success))]
         self.sensitive.pop(job_id, None)
         self._cancel_after_start.discard(job_id)
+
+    def _announce_end(self, job_id: str, state: JobState, counts: QueueCounts) -> None:
+        """The recorded end of a job, to its callers and sockets: the final `status`, then `executing null`."""
+        self._settle_cancels(job_id, state in (JobState.CANCELLED, JobState.REMOVED))
+        track = self._running.pop(job_id, None)
         self.hub.status(counts)
         self.hub.run_finished(job_id, ended=state is not JobState.REMOVED)
         if track is not None:
@@ -609,9 +683,10 @@ class Dispatcher:
                     timer.cancel()
             if not track.ended.done():
                 track.ended.set_result(None)
-        self._release(worker_id, claimed)
-        if worker_id is None:
-            self.kick()
+
+
+def _nothing() -> None:
+    pass
 
 
 _CLIENTS_REMEMBERED = 10_000  # clients whose last successful job is kept for pacing and folding
