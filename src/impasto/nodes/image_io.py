@@ -243,7 +243,8 @@ def _png_info(prompt: Mapping[str, object] | None, extra_pnginfo: Mapping[str, o
 
 
 def _to_pil(image: torch.Tensor) -> Image.Image:
-    pixels = np.clip(255.0 * image.cpu().numpy(), 0, 255).astype(np.uint8)  # (h, w, c)
+    scaled = np.multiply(image.cpu().numpy(), 255.0, dtype=np.float32)  # (h, w, c)
+    pixels = np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)  # truncated, as ComfyUI does
     if pixels.shape[-1] == 1:
         pixels = pixels[..., 0]  # a one-channel image saves as greyscale
     return Image.fromarray(pixels)

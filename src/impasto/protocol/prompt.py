@@ -23,6 +23,7 @@ class PromptNode(TypedDict):
 Prompt = dict[str, PromptNode]
 
 VALUE_KEY = "__value__"
+_NUMBER = (int, float)  # a tuple: `int | float` would build a union object at every call of a hot check
 
 
 def is_link(value: object) -> TypeGuard[Link]:
@@ -31,7 +32,7 @@ def is_link(value: object) -> TypeGuard[Link]:
         isinstance(value, list)
         and len(value) == 2
         and isinstance(value[0], str)
-        and isinstance(value[1], int | float)
+        and isinstance(value[1], _NUMBER)
         and not isinstance(value[1], bool)
     )
 
