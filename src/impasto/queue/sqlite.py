@@ -338,12 +338,13 @@ class SqliteJobStore:
         self._checkpointer = None if path is None else _Checkpointer(path)
 
     @contextmanager
-    def _write(self, *, one_statement: bool = False) -> Iterator[sqlite3.Connection]:
-        """A write transaction; inside `transaction`, a savepoint, unless the call is `one_statement` (a
-        statement that fails changes nothing by itself)."""
+    def _write(self, *, undoable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; inside `transaction`, a savepoint, unless the call is not `undoable`: every
+        failure it expects comes before its first change, or from its only statement (which then changed
+        nothing), and anything else fails the whole transaction."""
         with self._lock:
             if self._depth:
-                if one_statement:
+                if not undoable:
                     yield self._db
                     return
                 with self._savepoint():
@@ -507,7 +508,8 @@ class SqliteJobStore:
         self, job: NewJob, *, front: bool = False, max_pending: int | None = None, answer: AnswerFor | None = None
     ) -> Job:
         texts = _texts(job)  # encoded before the lock is taken
-        with self._write() as db:
+        # QueueFullError and DuplicateJobError come before any change; only storing an answer can fail after one.
+        with self._write(undoable=answer is not None) as db:
             if max_pending is not None:
                 pending = db.execute("SELECT value FROM counters WHERE name = 'pending'").fetchone()[0]
                 if pending >= max_pending:
@@ -591,7 +593,7 @@ class SqliteJobStore:
     ) -> Job | None:
         if choose is not None and look_ahead > 1:
             return self._claim_chosen(worker_id, now_ms, look_ahead, choose)
-        with self._write(one_statement=True) as db:
+        with self._write(undoable=False) as db:
             # Pick and mark in one statement inside the write lock: no other claim can see this row as pending.
             # The subquery reads jobs_queue in run order; the paused flag is checked in the same statement.
             row = db.execute(
@@ -638,7 +640,7 @@ class SqliteJobStore:
 
     def finish(self, job_id: str, result: JobResult) -> Job | None:
         result = checked_result(result)
-        with self._write() as db:
+        with self._write(undoable=False) as db:  # nothing it changes can fail by itself
             row = db.execute("SELECT seq FROM jobs WHERE id = ? AND +state = 'in_progress'", (job_id,)).fetchone()
             return None if row is None else self._finish_row(db, row["seq"], job_id, result)
 

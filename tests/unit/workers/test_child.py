@@ -160,3 +160,33 @@ def test_resident_bytes_follows_this_processs_memory():
     grown = child.resident_bytes()
     assert before > 0 and grown - before >= 32 * 2**20
     del block
+
+
+def test_a_cancel_reaches_a_running_job_at_once_and_what_else_came_runs_after_it(tmp_path, configure_nodes):
+    (tmp_path / "custom_nodes").mkdir()
+    (tmp_path / "custom_nodes" / "waits.py").write_text(WAITS)
+    release = tmp_path / "release"
+    parent, pipe = multiprocessing.Pipe()
+    worker = threading.Thread(target=worker_main, args=(pipe, Settings.defaults(tmp_path), "w-test"), daemon=True)
+    worker.start()
+    try:
+        assert isinstance(_messages(parent)[0], WorkerReady)
+        prompt = {"1": {"class_type": "WaitForFile", "inputs": {"path": str(release)}}}
+        parent.send(RunJob(JobSpec("long", prompt, ["1"], {})))
+        parent.send(RunJob(JobSpec("next", PROMPT, ["2"], {})))  # waits for the job before it
+        parent.send(CancelJob("long"))
+        received: list[object] = []
+        while CancelAnswer("long", True) not in received:
+            assert parent.poll(30), "the cancel was not answered while its job ran"
+            received.extend(_messages(parent))
+        assert not any(isinstance(m, JobFinished) for m in received)
+        release.touch()
+        while not (isinstance(received[-1], JobFinished) and received[-1].job_id == "next"):
+            received.extend(_messages(parent))
+        ends = [(m.job_id, m.status) for m in received if isinstance(m, JobFinished)]
+        assert ends == [("long", "interrupted"), ("next", "success")]
+    finally:
+        release.touch()
+        parent.send(Stop())
+        worker.join(timeout=30)
+        parent.close()
