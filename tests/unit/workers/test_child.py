@@ -174,8 +174,11 @@ def test_a_cancel_reaches_a_running_job_at_once_and_what_else_came_runs_after_it
         prompt = {"1": {"class_type": "WaitForFile", "inputs": {"path": str(release)}}}
         parent.send(RunJob(JobSpec("long", prompt, ["1"], {})))
         parent.send(RunJob(JobSpec("next", PROMPT, ["2"], {})))  # waits for the job before it
-        parent.send(CancelJob("long"))
         received: list[object] = []
+        while not any(isinstance(m, JobEvent) and m.type == "executing" and m.data["node"] == "1" for m in received):
+            assert parent.poll(30), "the running node was not announced while it ran"
+            received.extend(_messages(parent))
+        parent.send(CancelJob("long"))
         while CancelAnswer("long", True) not in received:
             assert parent.poll(30), "the cancel was not answered while its job ran"
             received.extend(_messages(parent))
