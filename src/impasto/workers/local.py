@@ -260,7 +260,10 @@ class LocalProcessExecutor:
 
     def poll(self) -> list[ExecutorMessage]:
         for worker in list(self._workers.values()):
-            self._readable(worker)  # what the loop has not read yet (one non-blocking read each)
+            # What the loop has not read yet, from the workers running a job (one non-blocking read each): the
+            # reports that matter come from them, and an idle worker's heartbeat waits for the loop's turn.
+            if worker.job_id is not None:
+                self._readable(worker)
         taken = []
         while not self._messages.empty():
             taken.append(self._messages.get_nowait())
