@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_MESSAGES = 1000
 MAX_QUEUED_BYTES = 8 * 1024 * 1024
 WRITE_BUFFER_HIGH = 256 * 1024  # bytes in the socket's send buffer above which the sender waits
-WRITE_POLL_S = 0.01
+WRITE_POLL_S = 0.01  # how often a full send buffer is looked at again
 
 Payload = str | bytes
 
@@ -52,7 +52,8 @@ class Channel:
         self._waiting: dict[tuple[str, str], Payload] = {}  # (prompt_id, kind) -> newest unsent progress
         self._last_release: dict[tuple[str, str], float] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._wake = asyncio.Event()
+        self._flushing = False  # a flush is scheduled, or the socket's buffer is full and it waits to drain
+        self._ended = asyncio.Event()  # closed: `run` closes the socket
         self._close_code: int | None = None
         self.closed = False
 
@@ -115,7 +116,10 @@ class Channel:
             log.warning("closing socket %s: it does not keep up (%d messages queued)", self.sid, len(self._queue))
             self.close(WSCloseCode.TRY_AGAIN_LATER)
             return
-        self._wake.set()
+        if not self._flushing:
+            # Once per loop turn, whatever is queued by then: one write, and one wake-up of the client.
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def close(self, code: int = WSCloseCode.GOING_AWAY) -> None:
         if self.closed:
@@ -126,36 +130,44 @@ class Channel:
             timer.cancel()
         self._timers.clear()
         self._close_code = code
-        self._wake.set()
+        self._ended.set()
 
     async def run(self) -> None:
-        """The sender: drains the queue as fast as the socket takes it, each batch in one write."""
-        try:
-            while not self.closed:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._queue and not self.closed:
-                    transport = self.transport
-                    if transport is None or transport.is_closing() or self.ws.closed:
-                        raise ConnectionResetError("the socket is closing")
-                    batch = []
-                    while self._queue:
-                        payload = self._queue.popleft()
-                        self._queued_bytes -= len(payload)
-                        batch.append(frame(payload))
-                    transport.write(b"".join(batch))
-                    await self._writable(transport)
-        except (ConnectionResetError, RuntimeError) as exc:
-            log.debug("socket %s gone while sending: %s", self.sid, exc)
-            self.closed = True
+        """Until the channel closes; then closes the socket with the channel's code, if it has one."""
+        await self._ended.wait()
         if self._close_code is not None and not self.ws.closed:
             with contextlib.suppress(Exception):
                 await self.ws.close(code=self._close_code)
 
-    async def _writable(self, transport: asyncio.WriteTransport) -> None:
-        """Until the socket's send buffer is below the low mark; a client whose backlog keeps growing while
-        the buffer is full is closed through the queue bound, as before."""
-        while transport.get_write_buffer_size() > WRITE_BUFFER_HIGH and not self.closed:
-            if transport.is_closing():
-                raise ConnectionResetError("the socket closed")
-            await asyncio.sleep(WRITE_POLL_S)
+    def _flush(self) -> None:
+        """Write what is queued in one write, unless the socket's send buffer is above the high mark: then look
+        again every `WRITE_POLL_S` while messages keep queuing (a client that does not drain its socket is closed
+        by the queue's bound, never waited for)."""
+        self._flushing = False
+        if self.closed or not self._queue:
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            log.debug("socket %s gone while sending", self.sid)
+            self._gone()
+            return
+        if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+            self._flushing = True
+            asyncio.get_running_loop().call_later(WRITE_POLL_S, self._flush)
+            return
+        batch = []
+        while self._queue:
+            payload = self._queue.popleft()
+            self._queued_bytes -= len(payload)
+            batch.append(frame(payload))
+        try:
+            transport.write(b"".join(batch))
+        except (ConnectionResetError, RuntimeError) as exc:
+            log.debug("socket %s gone while sending: %s", self.sid, exc)
+            self._gone()
+
+    def _gone(self) -> None:
+        """The connection went away: nothing more is sent, and there is nothing to close."""
+        self.closed = True
+        self._queue.clear()
+        self._ended.set()
