@@ -255,3 +255,24 @@ async def test_atomic_clear_and_the_light_queue_status(client, executor, connect
     messages = await socket.run_end(running)
     assert "execution_interrupted" in [m["type"] for m in messages]
     assert (await (await client.get("/queue")).json())["queue_pending"] == []
+
+
+async def test_extra_data_is_stored_as_sent_whichever_reader_read_the_body(client, executor):
+    executor.gate.clear()
+    await post(client, tiny(0))  # runs, held by the gate: the jobs below wait in the queue
+    sent = {
+        "plain": {"workflow": {"nodes": [{"pos": [10.5, 1e-07], "title": "é ✓", "link": None}], "n": 2**62}},
+        "long integer": {"seed": 2**70, "small": 0.1},  # 22 digits: read and written by the standard library
+    }
+    ids = {name: await post(client, tiny(1), extra_data=extra) for name, extra in sent.items()}
+    raw = b'{"prompt": {"1": {"class_type": "Output", "inputs": {"value": 2}}}, "extra_data": {"x": NaN}}'
+    response = await client.post("/prompt", data=raw, headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    ids["nan"] = (await response.json())["prompt_id"]
+    pending = {item[1]: item[3] for item in (await (await client.get("/queue")).json())["queue_pending"]}
+    for name in sent:
+        stored = pending[ids[name]]
+        assert {k: v for k, v in stored.items() if k != "create_time"} == sent[name]
+    nan = pending[ids["nan"]]["x"]
+    assert nan != nan  # the NaN token written back by the standard library, and read back as NaN
+    executor.gate.set()

@@ -7,7 +7,7 @@ covers, the messages of an orphaned job, where a requeued orphan goes) live here
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -100,6 +100,14 @@ class NewJob:
     client_id: str | None
     created_ms: int
     workflow_id: str | None = None
+    # `extra_data` as JSON text, when the caller has it and it reads back as `extra_data` exactly: the store
+    # writes it instead of encoding `extra_data` again (a frontend submission's UI workflow is tens of KB).
+    extra_data_json: str | None = None
+
+    def texts(self, dump: Callable[[Any], str]) -> tuple[str, str, str]:
+        """The prompt, extra_data and outputs_to_execute as the JSON text a store keeps, encoded by `dump`."""
+        extra_data = self.extra_data_json if self.extra_data_json is not None else dump(self.extra_data)
+        return dump(self.prompt), extra_data, dump(self.outputs_to_execute)
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,7 @@ class MemoryJobStore:
         self._check_new(job.id)
         self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
         self._last_seq += 1
-        texts = _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+        texts = job.texts(_dump)
         stored = Job(
             id=job.id,
             number=number,

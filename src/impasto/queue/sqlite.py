@@ -174,7 +174,7 @@ def _job(row: sqlite3.Row) -> Job:
 
 def _texts(job: NewJob) -> tuple[str, str, str]:
     """A new job's prompt, extra_data and outputs_to_execute as the JSON text stored (and served by GET /queue)."""
-    return _dump(job.prompt), _dump(job.extra_data), _dump(job.outputs_to_execute)
+    return job.texts(_dump)
 
 
 def _pending(job: NewJob, seq: int, number: float) -> Job:

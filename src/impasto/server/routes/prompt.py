@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from impasto.graph.catalog import NodeDef
@@ -54,7 +55,7 @@ async def post_prompt(request: web.Request) -> web.Response:
     app = request.app
     store = app[STORE]
     try:
-        body = json_body.loads(await request.read(), request.charset)
+        body, plain = json_body.parse(await request.read(), request.charset)
     except (ValueError, UnicodeDecodeError) as exc:
         raise rejected(
             400, error_info(PromptErrorType.INVALID_REQUEST_BODY, "Request body is not JSON", str(exc))
@@ -66,7 +67,7 @@ async def post_prompt(request: web.Request) -> web.Response:
 
     async def create(ticket: Ticket | None) -> web.Response:
         try:
-            return await _queue(request, body, number, front, ticket)
+            return await _queue(request, body, number, front, ticket, plain=plain)
         except ApiError:
             if number is None:
                 # ComfyUI takes the counter before validation, so a rejected prompt uses a number too. An
@@ -78,8 +79,15 @@ async def post_prompt(request: web.Request) -> web.Response:
 
 
 async def _queue(
-    request: web.Request, body: dict[str, Any], number: float | None, front: bool, ticket: Ticket | None
+    request: web.Request,
+    body: dict[str, Any],
+    number: float | None,
+    front: bool,
+    ticket: Ticket | None,
+    *,
+    plain: bool = False,
 ) -> web.Response:
+    """Validate and queue the body's prompt (`plain`: orjson read the body, see `json_body.parse`)."""
     app = request.app
     if "prompt" not in body:
         raise rejected(400, error_info(PromptErrorType.NO_PROMPT, "No prompt provided", "No prompt provided"))
@@ -110,7 +118,9 @@ async def _queue(
     answer = None if ticket is None else ticket.answer(200, answer_body)
     try:
         # One store call: the queue-size check, the number, the insert, and the claim when a worker is free.
-        new = new_job(prompt_id, number, validation, extra_data)
+        # extra_data is the body's own plus plain strings and an int: orjson writes it back exactly.
+        extra_json = orjson.dumps(extra_data).decode() if plain else None
+        new = new_job(prompt_id, number, validation, extra_data, extra_json)
         job = await dispatcher.enqueue(new, front=front, max_pending=limit, answer=answer)
     except AnswerExistsError:
         raise extension_error(409, "idempotency_key_in_progress", "another request took this key") from None
@@ -133,7 +143,13 @@ async def _queue(
     return web.json_response(answer_body([job]))
 
 
-def new_job(prompt_id: str, number: float | None, validation: ValidationResult, extra_data: dict[str, Any]) -> NewJob:
+def new_job(
+    prompt_id: str,
+    number: float | None,
+    validation: ValidationResult,
+    extra_data: dict[str, Any],
+    extra_data_json: str | None = None,
+) -> NewJob:
     """The job a validated submission becomes (`number` None: the store takes the next one)."""
     return NewJob(
         id=prompt_id,
@@ -144,6 +160,7 @@ def new_job(prompt_id: str, number: float | None, validation: ValidationResult, 
         client_id=extra_data.get("client_id"),
         created_ms=extra_data["create_time"],
         workflow_id=workflow_id_of(extra_data),
+        extra_data_json=extra_data_json,
     )
 
 
