@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine_bench.py
 	$(BIN)/python bench/store_bench.py
 	$(BIN)/python bench/server_bench.py
+	$(BIN)/python bench/floor_bench.py
 	$(BIN)/python bench/instant_bench.py
 	$(BIN)/python bench/sidebar_bench.py
 	$(BIN)/python bench/compat_bench.py
