@@ -52,7 +52,8 @@ class Channel:
         self._waiting: dict[tuple[str, str], Payload] = {}  # (prompt_id, kind) -> newest unsent progress
         self._last_release: dict[tuple[str, str], float] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._flushing = False  # a flush is scheduled, or the socket's buffer is full and it waits to drain
+        self._scheduled = False  # a flush at the end of this loop turn is scheduled
+        self._stalled = False  # the socket's send buffer is full: a timer looks at it again
         self._ended = asyncio.Event()  # closed: `run` closes the socket
         self._close_code: int | None = None
         self.closed = False
@@ -65,13 +66,16 @@ class Channel:
     def preview_metadata(self) -> bool:
         return bool(self.flags.get("supports_preview_metadata"))
 
-    def send(self, payload: Payload, prompt_id: str | None = None, *, terminal: bool = False) -> None:
-        """Queue a lifecycle message (after the run's waiting progress; a terminal one drops its previews)."""
+    def send(
+        self, payload: Payload, prompt_id: str | None = None, *, terminal: bool = False, now: bool = False
+    ) -> None:
+        """Queue a lifecycle message (after the run's waiting progress; a terminal one drops its previews); with
+        `now`, write it, and what is queued before it, at once instead of at the end of the loop turn."""
         if self.closed:
             return
         if prompt_id is not None:
             self._release_run(prompt_id, drop_previews=terminal)
-        self._enqueue(payload)
+        self._enqueue(payload, now=now)
 
     def send_progress(self, prompt_id: str, kind: str, payload: Payload) -> None:
         """Queue a coalescable message: `kind` is "progress", "progress_state" or "preview:<node>"."""
@@ -109,16 +113,20 @@ class Channel:
             for key in [k for k in self._last_release if k[0] == prompt_id]:
                 del self._last_release[key]
 
-    def _enqueue(self, payload: Payload) -> None:
+    def _enqueue(self, payload: Payload, *, now: bool = False) -> None:
         self._queue.append(payload)
         self._queued_bytes += len(payload)
         if len(self._queue) > MAX_QUEUED_MESSAGES or self._queued_bytes > MAX_QUEUED_BYTES:
             log.warning("closing socket %s: it does not keep up (%d messages queued)", self.sid, len(self._queue))
             self.close(WSCloseCode.TRY_AGAIN_LATER)
             return
-        if not self._flushing:
+        if self._stalled:
+            return  # written when the socket's buffer drains
+        if now:
+            self._write()
+        elif not self._scheduled:
             # Once per loop turn, whatever is queued by then: one write, and one wake-up of the client.
-            self._flushing = True
+            self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
     def close(self, code: int = WSCloseCode.GOING_AWAY) -> None:
@@ -140,10 +148,17 @@ class Channel:
                 await self.ws.close(code=self._close_code)
 
     def _flush(self) -> None:
+        self._scheduled = False
+        self._write()
+
+    def _unstall(self) -> None:
+        self._stalled = False
+        self._write()
+
+    def _write(self) -> None:
         """Write what is queued in one write, unless the socket's send buffer is above the high mark: then look
         again every `WRITE_POLL_S` while messages keep queuing (a client that does not drain its socket is closed
         by the queue's bound, never waited for)."""
-        self._flushing = False
         if self.closed or not self._queue:
             return
         transport = self.transport
@@ -152,8 +167,8 @@ class Channel:
             self._gone()
             return
         if transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
-            self._flushing = True
-            asyncio.get_running_loop().call_later(WRITE_POLL_S, self._flush)
+            self._stalled = True
+            asyncio.get_running_loop().call_later(WRITE_POLL_S, self._unstall)
             return
         batch = []
         while self._queue:

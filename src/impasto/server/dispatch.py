@@ -253,10 +253,12 @@ class Dispatcher:
             self._not_before.pop(job.id, None)
             self._release(worker_id, None)
             raise
+        started = self._hand_over(worker_id, claimed)  # the worker starts first; the sockets learn of it next
         self.hub.status(counts)
+        if started is not None:
+            self._announce_start(*started)
         if worker_id is None:
             self.kick()  # every worker was busy or held: the claim loop looks again when one is freed
-        self._release(worker_id, claimed)
         return added
 
     def _reserve(self) -> str | None:

@@ -197,7 +197,7 @@ class Hub:
             return
         payload = message(EventType.EXECUTING.value, {"node": None, "prompt_id": prompt_id})
         for channel in self._targets(run.client_id, False):
-            channel.send(payload, prompt_id)
+            channel.send(payload, prompt_id, now=True)  # the run's end, which a client waits for: no later turn
 
     def _targets(self, client_id: str | None, broadcast: bool, *, previews: bool = False) -> list[Channel]:
         if broadcast:
