@@ -253,7 +253,10 @@ class Dispatcher:
             self._not_before.pop(job.id, None)
             self._release(worker_id, None)
             raise
-        started = self._hand_over(worker_id, claimed)  # the worker starts first; the sockets learn of it next
+        # The worker starts first, the sockets learn of it next. The job claimed is most often the one just added,
+        # whose extra_data the worker then gets as the text the store was given (see JobSpec).
+        extra_json = job.extra_data_json if claimed is not None and claimed[0].seq == added.seq else None
+        started = self._hand_over(worker_id, claimed, extra_json)
         self.hub.status(counts)
         if started is not None:
             self._announce_start(*started)
@@ -276,15 +279,15 @@ class Dispatcher:
             self._announce_start(*started)
 
     def _hand_over(
-        self, worker_id: str | None, claimed: tuple[Job, QueueCounts] | None
+        self, worker_id: str | None, claimed: tuple[Job, QueueCounts] | None, extra_json: str | None = None
     ) -> tuple[Job, QueueCounts] | None:
         """End a reservation: hand the claimed job to the worker (returned, for `_announce_start`); without one,
-        look again if kicked meanwhile."""
+        look again if kicked meanwhile. `extra_json`: the claimed job's extra_data as JSON text, if known."""
         if worker_id is None:
             return None
         kicks = self._reserved.pop(worker_id)
         if claimed is not None:
-            self._start(worker_id, claimed[0])
+            self._start(worker_id, claimed[0], extra_json)
             return claimed
         if kicks != self._kicks:
             self.kick()  # a change while the worker was held found it busy: its claim may have come too early
@@ -306,7 +309,7 @@ class Dispatcher:
                 if claimed is None:
                     break
 
-    def _start(self, worker_id: str, job: Job) -> None:
+    def _start(self, worker_id: str, job: Job, extra_json: str | None = None) -> None:
         """Hand a claimed job to its worker, with the cancel that may have arrived meanwhile."""
         self._skips.pop(job.id, None)
         self._not_before.pop(job.id, None)
@@ -314,7 +317,8 @@ class Dispatcher:
         if self.job_time_limit is not None:
             loop = asyncio.get_running_loop()
             track.limit = loop.call_later(self.job_time_limit, self._kill, job.id, "time_limit")
-        spec = JobSpec(job.id, job.prompt, job.outputs_to_execute, job.extra_data, self.sensitive.get(job.id, {}))
+        extra = {} if extra_json is not None else job.extra_data
+        spec = JobSpec(job.id, job.prompt, job.outputs_to_execute, extra, self.sensitive.get(job.id, {}), extra_json)
         self.executor.submit(worker_id, spec)
         if job.cancel_requested or job.id in self._cancel_after_start:
             self._cancel_after_start.discard(job.id)

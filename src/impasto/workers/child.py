@@ -265,7 +265,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: str) -> None:
             else:
                 outbox.put(JobPreview(job_id, event.node_id, event.image_format, event.image))
 
-        request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra_data, spec.sensitive)
+        request = RunRequest(spec.job_id, spec.prompt, spec.outputs, spec.extra(), spec.sensitive)
         try:
             with interrupt_torch_modules(token):
                 result = loop.run_until_complete(runner.engine.run(request, sink, token))

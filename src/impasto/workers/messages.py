@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar, dataclass_transform
 
+import orjson
+
 T = TypeVar("T")
 
 
@@ -43,6 +45,17 @@ class JobSpec:
     outputs: list[str]
     extra_data: dict[str, Any]
     sensitive: dict[str, str] = field(default_factory=dict)
+    # extra_data as JSON text that orjson reads back exactly, sent instead of `extra_data` (then empty) when the
+    # server has it: a frontend submission's UI workflow crosses the pipe as one string, not as thousands of
+    # pickled objects (about 0.25 ms of server CPU for 52 KB).
+    extra_data_json: str | None = None
+
+    def extra(self) -> dict[str, Any]:
+        """The job's extra_data, whichever way it came."""
+        if self.extra_data_json is None:
+            return self.extra_data
+        decoded: dict[str, Any] = orjson.loads(self.extra_data_json)
+        return decoded
 
 
 # server -> worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import threading
 
@@ -190,6 +191,36 @@ def test_a_cancel_reaches_a_running_job_at_once_and_what_else_came_runs_after_it
         assert ends == [("long", "interrupted"), ("next", "success")]
     finally:
         release.touch()
+        parent.send(Stop())
+        worker.join(timeout=30)
+        parent.close()
+
+
+def test_extra_data_sent_as_json_text_reaches_the_nodes(tmp_path, configure_nodes):
+    from PIL import Image
+
+    parent, pipe = multiprocessing.Pipe()
+    worker = threading.Thread(target=worker_main, args=(pipe, Settings.defaults(tmp_path), "w-test"), daemon=True)
+    worker.start()
+    prompt = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "text"}},
+    }
+    workflow = {"nodes": [{"id": 1, "title": "é", "pos": [10.5, 1e-07]}], "version": 0.4}
+    extra = json.dumps({"client_id": "c", "extra_pnginfo": {"workflow": workflow}})
+    try:
+        assert isinstance(_messages(parent)[0], WorkerReady)
+        parent.send(RunJob(JobSpec("text", prompt, ["2"], {}, {}, extra)))
+        received: list[object] = []
+        while not (received and isinstance(received[-1], JobFinished)):
+            received.extend(_messages(parent))
+        finished = received[-1]
+        assert isinstance(finished, JobFinished)
+        assert finished.status == "success"
+        saved = finished.outputs["2"]["images"][0]["filename"]
+        with Image.open(tmp_path / "output" / saved) as png:
+            assert json.loads(png.info["workflow"]) == workflow
+    finally:
         parent.send(Stop())
         worker.join(timeout=30)
         parent.close()
