@@ -6,6 +6,7 @@ API tests use them to exercise every route quickly; integration tests use the re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -72,7 +73,12 @@ class ThreadExecutor:
         loop = self._loop
 
         def put(message: ExecutorMessage) -> None:
-            loop.call_soon_threadsafe(self._put, message)
+            call(self._put, message)
+
+        def call(function: Callable[..., None], *args: Any) -> None:
+            # A job thread can outlive its test's event loop (a test that ends with a job still running).
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(function, *args)
 
         def sink(event: Any) -> None:
             if isinstance(event, Event):
@@ -82,10 +88,10 @@ class ThreadExecutor:
 
         def work() -> None:
             self.gate.wait()
-            request = RunRequest(job.job_id, job.prompt, job.outputs, job.extra_data, job.sensitive)
+            request = RunRequest(job.job_id, job.prompt, job.outputs, job.extra(), job.sensitive)
             result = self.engine.run_sync(request, sink, token)
             messages = [[name, data] for name, data in result.messages]
-            loop.call_soon_threadsafe(self._done, job.job_id)
+            call(self._done, job.job_id)
             put(JobFinished(job.job_id, result.status.value, result.outputs, result.meta, messages))
 
         threading.Thread(target=work, name=f"job-{job.job_id}", daemon=True).start()
