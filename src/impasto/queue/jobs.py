@@ -137,6 +137,34 @@ class Job:
     finished_seq: int | None  # order of completion; re-finishing an id gets a new one; None unless in history
 
 
+def pending_record(job: NewJob, seq: int, number: float) -> Job:
+    """The record of a job just added from `job` as `seq` with `number`: pending, version 1, no results yet.
+    It shares the NewJob's prompt, extra_data and outputs_to_execute (records are read-only)."""
+    return Job(
+        id=job.id,
+        number=number,
+        seq=seq,
+        state=JobState.PENDING,
+        prompt=job.prompt,
+        extra_data=job.extra_data,
+        outputs_to_execute=job.outputs_to_execute,
+        client_id=job.client_id,
+        created_ms=job.created_ms,
+        started_ms=None,
+        ended_ms=None,
+        worker_id=None,
+        cancel_requested=False,
+        stop_reason=None,
+        outputs={},
+        meta={},
+        messages=[],
+        status_str=None,
+        workflow_id=job.workflow_id,
+        version=1,
+        finished_seq=None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class JobSummary:
     """A job without its prompt, extra_data, meta and outputs_to_execute, for fast lists."""

@@ -39,6 +39,7 @@ from impasto.queue.jobs import (
     check_page,
     checked_result,
     given_number,
+    pending_record,
     plan_move,
     settle_orphans,
     states_for,
@@ -236,29 +237,8 @@ class MemoryJobStore:
         self._drop(j for j in self._rows.values() if j.id == job.id and j.state is JobState.REMOVED)
         self._last_seq += 1
         texts = job.texts(_dump)
-        stored = Job(
-            id=job.id,
-            number=number,
-            seq=self._last_seq,
-            state=JobState.PENDING,
-            prompt={},  # never read: copies handed out are parsed from the texts
-            extra_data={},
-            outputs_to_execute=[],
-            client_id=job.client_id,
-            created_ms=job.created_ms,
-            started_ms=None,
-            ended_ms=None,
-            worker_id=None,
-            cancel_requested=False,
-            stop_reason=None,
-            outputs={},
-            meta={},
-            messages=[],
-            status_str=None,
-            workflow_id=job.workflow_id,
-            version=1,
-            finished_seq=None,
-        )
+        # The JSON is never read from the row: the copies handed out are parsed from the texts.
+        stored = replace(pending_record(job, self._last_seq, number), prompt={}, extra_data={}, outputs_to_execute=[])
         self._rows[stored.seq] = stored
         self._texts[stored.seq] = texts
         return self._out(stored)

@@ -46,6 +46,7 @@ from impasto.queue.jobs import (
     checked_result,
     given_number,
     message_data,
+    pending_record,
     plan_move,
     settle_orphans,
     states_for,
@@ -177,76 +178,27 @@ def _texts(job: NewJob) -> tuple[str, str, str]:
     return job.texts(_dump)
 
 
-def _pending(job: NewJob, seq: int, number: float) -> Job:
-    """The record of a job just inserted from `job`, built from the values it was written with (no read back):
-    it shares the NewJob's decoded JSON, and a frontend submission carries its whole UI workflow in extra_data
-    (tens or hundreds of KB), which is then never decoded or copied again."""
-    return Job(
-        id=job.id,
-        number=number,
-        seq=seq,
-        state=JobState.PENDING,
-        prompt=job.prompt,
-        extra_data=job.extra_data,
-        outputs_to_execute=job.outputs_to_execute,
-        client_id=job.client_id,
-        created_ms=job.created_ms,
-        started_ms=None,
-        ended_ms=None,
-        worker_id=None,
-        cancel_requested=False,
-        stop_reason=None,
-        outputs={},
-        meta={},
-        messages=[],
-        status_str=None,
-        workflow_id=job.workflow_id,
-        version=1,
-        finished_seq=None,
-    )
-
-
 def _claimed(known: Job, row: sqlite3.Row, worker_id: str, started_ms: int) -> Job:
     """`known` (the job as this store added it) as a claim left it; `row` (`_CLAIM_RETURNS`) holds what may have
     changed since the insert, possibly through another store."""
-    return Job(
-        id=known.id,
+    return replace(
+        known,
         number=row[1],
-        seq=known.seq,
         state=JobState.IN_PROGRESS,
-        prompt=known.prompt,
-        extra_data=known.extra_data,
-        outputs_to_execute=known.outputs_to_execute,
-        client_id=known.client_id,
-        created_ms=known.created_ms,
         started_ms=started_ms,
-        ended_ms=None,
         worker_id=worker_id,
         cancel_requested=bool(row[3]),
-        stop_reason=None,
-        outputs={},
-        meta={},
-        messages=[],
-        status_str=None,
-        workflow_id=known.workflow_id,
         version=row[2],
-        finished_seq=None,
     )
 
 
 def _finished(known: Job, row: sqlite3.Row, result: JobResult, finished_seq: int | None) -> Job:
     """`known` (the job as this store claimed it) as `finish` left it; `row` (`_FINISH_RETURNS`) holds what may
     have changed since the claim."""
-    return Job(
-        id=known.id,
+    return replace(
+        known,
         number=row[0],
-        seq=known.seq,
         state=result.state,
-        prompt=known.prompt,
-        extra_data=known.extra_data,
-        outputs_to_execute=known.outputs_to_execute,
-        client_id=known.client_id,
-        created_ms=known.created_ms,
         started_ms=row[1],
         ended_ms=result.ended_ms,
         worker_id=row[2],
@@ -256,7 +208,6 @@ def _finished(known: Job, row: sqlite3.Row, result: JobResult, finished_seq: int
         meta=result.meta,
         messages=result.messages,
         status_str=result.status_str,
-        workflow_id=known.workflow_id,
         version=row[4],
         finished_seq=finished_seq,
     )
@@ -519,7 +470,7 @@ class SqliteJobStore:
                 tombstone = self._check_new(db, job.id)  # a duplicate takes no number
                 counter = self._take_number(db)
                 number = float(-counter if front else counter)
-            added = _pending(job, self._insert(db, job, number, tombstone, texts), number)
+            added = pending_record(job, self._insert(db, job, number, tombstone, texts), number)
             if answer is not None:
                 self._store_answer(db, answer([added]))
         self._remember(added, texts)
@@ -881,7 +832,7 @@ class SqliteJobStore:
             fitting = list(jobs[: max(0, max_pending - int(pending))])
             texts = [_texts(job) for job in fitting]
             added = [
-                _pending(job, self._insert(db, job, given_number(job), texts=text), given_number(job))
+                pending_record(job, self._insert(db, job, given_number(job), texts=text), given_number(job))
                 for job, text in zip(fitting, texts, strict=True)
             ]
             db.execute(
@@ -906,7 +857,7 @@ class SqliteJobStore:
         with self._write() as db:
             number = float(self._take_number(db)) if job.number is None else job.number
             texts = _texts(job)
-            added = _pending(job, self._insert(db, job, number, texts=texts), number)
+            added = pending_record(job, self._insert(db, job, number, texts=texts), number)
             if answer is not None:
                 self._store_answer(db, answer([added]))
             db.execute(
@@ -943,7 +894,7 @@ class SqliteJobStore:
             if job is not None:
                 number = float(self._take_number(db)) if job.number is None else job.number
                 texts = _texts(job)
-                added = _pending(job, self._insert(db, job, number, texts=texts), number)
+                added = pending_record(job, self._insert(db, job, number, texts=texts), number)
                 repeat = replace(repeat, current_job=job.id)
             db.execute(
                 "UPDATE repeats SET state = ?, created_ms = ?, runs = ?, max_runs = ?, current_job = ?, last_job = ?,"
