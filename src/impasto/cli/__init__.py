@@ -34,15 +34,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.workflow is not None:
         return run_headless(settings, args.workflow)
+    from impasto.server.catalog import catalog_file
+    from impasto.workers.nodehost import NodeHost
+
+    host = NodeHost(settings)
+    saved = catalog_file(settings)
+    if saved is None or not saved.is_file():
+        # Nothing to answer /object_info with until the node host has loaded the node modules: it starts
+        # before this process imports the server, so both loads run at once (each about a third of a second
+        # on a small machine). With a saved catalog it starts later, off the path to the first answer.
+        host.start()
     from impasto.server.main import StartupError, serve
 
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, host))
     except StartupError as exc:
         print(f"impasto: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
+    finally:
+        host.close()
     return 0
 
 

@@ -14,7 +14,7 @@ from impasto.graph.heavy import heavy_inputs
 from impasto.protocol.devices import cpu_device
 from impasto.queue import JobStore
 from impasto.server import middleware
-from impasto.server.catalog import Catalog
+from impasto.server.catalog import Catalog, catalog_file
 from impasto.server.custom_routes import PackRoutes, pack_routes_middleware
 from impasto.server.dispatch import Dispatcher
 from impasto.server.errors import error_middleware
@@ -89,7 +89,7 @@ def create_app(settings: Settings, store: JobStore, executor: Executor, node_hos
     app[NODE_HOST] = node_host
     hub = Hub()
     app[HUB] = hub
-    catalog = app[CATALOG] = Catalog(node_host, None if settings.ephemeral else settings.state_dir / "catalog.json")
+    catalog = app[CATALOG] = Catalog(node_host, catalog_file(settings))
     app[DISPATCHER] = Dispatcher(
         store,
         executor,

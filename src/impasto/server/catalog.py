@@ -14,10 +14,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from impasto.config import Settings
 from impasto.graph.catalog import CatalogEntryJson, NodeDef, catalog_from_json
 from impasto.workers.nodehost import NodeDefinitions
 
 log = logging.getLogger(__name__)
+
+
+def catalog_file(settings: Settings) -> Path | None:
+    """Where the catalog is kept between runs (None: an ephemeral server keeps nothing)."""
+    return None if settings.ephemeral else settings.state_dir / "catalog.json"
 
 
 class Catalog:
