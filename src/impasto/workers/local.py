@@ -49,12 +49,23 @@ class _Worker:
     jobs_done: int = 0
     rss_bytes: int = 0  # as reported after its last job
     retiring: bool = False  # recycled: takes no more jobs, exits, and is replaced
+    # Force-stopped: takes no more jobs, even when the stopped job's own end arrives before the exit does.
+    killed: bool = False
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     reader: PipeReader | None = None
 
     def send(self, message: object) -> None:
         with self.send_lock:
             send_message(self.conn, message)
+
+
+def _state(worker: _Worker) -> str:
+    """As /api/impasto/queue lists it (http-api.md §7.3)."""
+    if worker.killed or worker.retiring or worker.unresponsive:
+        return "stopping"
+    if worker.job_id:
+        return "busy"
+    return "idle" if worker.ready.is_set() else "starting"
 
 
 def _kill_if_alive(process: BaseProcess) -> None:
@@ -206,7 +217,9 @@ class LocalProcessExecutor:
         return [
             worker.worker_id
             for worker in self._workers.values()
-            if worker.ready.is_set() and worker.job_id is None and not (worker.unresponsive or worker.retiring)
+            if worker.ready.is_set()
+            and worker.job_id is None
+            and not (worker.unresponsive or worker.retiring or worker.killed)
         ]
 
     def submit(self, worker_id: str, job: JobSpec) -> None:
@@ -225,6 +238,7 @@ class LocalProcessExecutor:
                     worker.send(CancelJob(job_id))
                 continue
             # SIGTERM, then SIGKILL half a second later: the loop reads the pipe closing either way.
+            worker.killed = True
             worker.process.terminate()
             if self._loop is not None:
                 self._loop.call_later(0.5, _kill_if_alive, worker.process)
@@ -242,7 +256,7 @@ class LocalProcessExecutor:
             {
                 "id": w.worker_id,
                 "device": "cpu",
-                "state": "busy" if w.job_id else ("idle" if w.ready.is_set() else "starting"),
+                "state": _state(w),
                 "job_id": w.job_id,
                 "pid": w.process.pid,
                 "restarts": self._restarts.get(w.worker_id, 0),
