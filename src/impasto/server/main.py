@@ -52,8 +52,8 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-async def serve(settings: Settings, host: NodeHost | None = None) -> None:
-    """Run the server until SIGINT or SIGTERM (`host`: a node host already starting, else one is made here)."""
+async def serve(settings: Settings, host: NodeHost) -> None:
+    """Run the server until SIGINT or SIGTERM (`host`: its node host, started already or on first use)."""
     check_listen(settings)
     started = time.monotonic()
     logging.getLogger().addHandler(LogBuffer())
@@ -67,7 +67,6 @@ async def serve(settings: Settings, host: NodeHost | None = None) -> None:
         await asyncio.to_thread(store.set_paused, startup == "paused")
     for job in recovered:
         log.warning("job %s was running when the server stopped: recorded as %s", job.id, job.state.value)
-    host = NodeHost(settings) if host is None else host
     executor = LocalProcessExecutor(
         settings,
         settings.workers,

@@ -54,6 +54,11 @@ class _Worker:
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     reader: PipeReader | None = None
 
+    @property
+    def leaving(self) -> bool:
+        """Recycled, force-stopped or unresponsive: it exits, takes no more jobs, and is replaced."""
+        return self.retiring or self.killed or self.unresponsive
+
     def send(self, message: object) -> None:
         with self.send_lock:
             send_message(self.conn, message)
@@ -61,7 +66,7 @@ class _Worker:
 
 def _state(worker: _Worker) -> str:
     """As /api/impasto/queue lists it (http-api.md §7.3)."""
-    if worker.killed or worker.retiring or worker.unresponsive:
+    if worker.leaving:
         return "stopping"
     if worker.job_id:
         return "busy"
@@ -217,9 +222,7 @@ class LocalProcessExecutor:
         return [
             worker.worker_id
             for worker in self._workers.values()
-            if worker.ready.is_set()
-            and worker.job_id is None
-            and not (worker.unresponsive or worker.retiring or worker.killed)
+            if worker.ready.is_set() and worker.job_id is None and not worker.leaving
         ]
 
     def submit(self, worker_id: str, job: JobSpec) -> None:
